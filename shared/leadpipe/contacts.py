@@ -1,0 +1,497 @@
+"""The contacts repository: DynamoDB access patterns of DESIGN §2, batch reads, conditional batch writes.
+
+Table layout (one table, ``pk``/``sk``):
+
+- contact     ``pk=C#{ws}#{email}``  ``sk=C``      the whole contact, with a ``version`` for optimistic locking
+- tag member  ``pk=T#{ws}#{tag}#{shard}`` ``sk={tagged_at}#{email}``  one item per (contact, tag)
+- counters    ``pk=N#{ws}``  ``sk={shard}``        contacts per pipeline status, maintained in the same transaction
+                                                   as every status change, so counts never need a scan
+
+Indexes (sparse where it matters):
+
+- ``by_status``  ``gsi1pk={ws}#{status}#{shard}`` ``gsi1sk={updated_at}#{email}``  newest change first
+- ``by_domain``  ``gsi2pk={ws}#{domain}``          ``gsi2sk={created_at}#{email}``  company domains only
+- ``by_recent``  ``gsi3pk={ws}#{shard}``           ``gsi3sk={created_at}#{email}``  all contacts, newest first
+
+Every partition that a large import would otherwise write per row (one status, one workspace, one tag) is spread
+over ``SHARDS`` keys by a hash of the email; listings query the shards and merge them newest-first.
+
+Writes go through ``TransactWriteItems``: up to 99 contacts (with their tag items) plus one counter update per call,
+each contact conditioned on the version it was read at (or on not existing yet). A concurrent writer therefore makes
+our write fail for that contact only; ``upsert`` re-reads it and applies the change again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from leadpipe.dynamo import (
+    TRANSACT_MAX_BYTES,
+    TRANSACT_MAX_ITEMS,
+    TransactionCancelled,
+    backoff,
+    batch_get,
+    from_item,
+    item_size,
+    to_attr,
+    to_item,
+    transact_write,
+)
+from leadpipe.errors import BadRequest, TransientError
+from leadpipe.models import Contact, PipelineStatus, iso
+
+SHARDS = 8
+COUNTER_SHARDS = 8
+STATUS_INDEX = "by_status"
+DOMAIN_INDEX = "by_domain"
+RECENT_INDEX = "by_recent"
+MAX_PAGE = 100
+_KEY_ATTRS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk")
+
+
+def shard_of(email: str) -> int:
+    return zlib.crc32(email.encode()) % SHARDS
+
+
+def contact_pk(workspace: str, email: str) -> str:
+    return f"C#{workspace}#{email}"
+
+
+def contact_key(workspace: str, email: str) -> dict[str, Any]:
+    return {"pk": {"S": contact_pk(workspace, email)}, "sk": {"S": "C"}}
+
+
+def _tag_key(workspace: str, tag: str, email: str, tagged_at: str) -> dict[str, Any]:
+    return {"pk": {"S": f"T#{workspace}#{tag}#{shard_of(email)}"}, "sk": {"S": f"{tagged_at}#{email}"}}
+
+
+def contact_to_item(contact: Contact) -> dict[str, Any]:
+    data = contact.model_dump(mode="json", exclude_none=True)
+    ws, email, shard = contact.workspace, contact.email, shard_of(contact.email)
+    created, updated = iso(contact.created_at), iso(contact.updated_at)
+    data.update(
+        pk=contact_pk(ws, email),
+        sk="C",
+        gsi1pk=f"{ws}#{contact.status.value}#{shard}",
+        gsi1sk=f"{updated}#{email}",
+        gsi3pk=f"{ws}#{shard}",
+        gsi3sk=f"{created}#{email}",
+    )
+    if contact.domain:
+        data.update(gsi2pk=f"{ws}#{contact.domain}", gsi2sk=f"{created}#{email}")
+    return to_item(data)
+
+
+def contact_from_item(item: dict[str, Any]) -> Contact:
+    data = from_item(item)
+    for key in _KEY_ATTRS:
+        data.pop(key, None)
+    return Contact.model_validate(data)
+
+
+@dataclass(slots=True)
+class ContactChange:
+    """Replace ``before`` (None: the contact must not exist yet) with ``after`` (None: delete it)."""
+
+    before: Contact | None
+    after: Contact | None
+
+    @property
+    def email(self) -> str:
+        c = self.after or self.before
+        assert c is not None
+        return c.email
+
+    @property
+    def workspace(self) -> str:
+        c = self.after or self.before
+        assert c is not None
+        return c.workspace
+
+
+@dataclass(slots=True)
+class SaveResult:
+    written: list[ContactChange] = field(default_factory=list)
+    conflicts: list[ContactChange] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ContactPage:
+    items: list[Contact]
+    next_cursor: str | None
+
+
+class _Unchanged:
+    """Returned by an ``upsert`` mutation to say: leave this contact as it is."""
+
+
+UNCHANGED = _Unchanged()
+Mutation = Callable[[str, Contact | None], Contact | _Unchanged | None]
+
+
+class ContactRepository:
+    def __init__(self, client: Any, table: str) -> None:
+        self.client = client
+        self.table = table
+        self.calls: Counter[str] = Counter()  # DynamoDB calls made, by operation (for metrics and benchmarks)
+
+    # ---------------------------------------------------------------------------------------------- reads
+
+    def get(self, workspace: str, email: str) -> Contact | None:
+        self.calls["GetItem"] += 1
+        response = self.client.get_item(TableName=self.table, Key=contact_key(workspace, email), ConsistentRead=True)
+        item = response.get("Item")
+        return contact_from_item(item) if item else None
+
+    def batch_get(self, workspace: str, emails: Iterable[str]) -> dict[str, Contact]:
+        unique = list(dict.fromkeys(emails))
+        if not unique:
+            return {}
+        items = batch_get(self.client, self.table, [contact_key(workspace, e) for e in unique], calls=self.calls)
+        contacts = (contact_from_item(i) for i in items)
+        return {c.email: c for c in contacts}
+
+    def counts(self, workspace: str) -> dict[str, int]:
+        """Contacts per pipeline status, from the counter shards (one Query, no scan)."""
+        self.calls["Query"] += 1
+        response = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"N#{workspace}"}},
+            ConsistentRead=True,
+        )
+        totals = dict.fromkeys((s.value for s in PipelineStatus), 0)
+        for item in response.get("Items", []):
+            for status, value in from_item(item).items():
+                if status in totals:
+                    totals[status] += int(value)
+        return totals
+
+    # ---------------------------------------------------------------------------------------------- writes
+
+    def save(self, changes: Sequence[ContactChange]) -> SaveResult:
+        """Write changes in transactions; a contact changed by someone else since it was read is a conflict."""
+        result = SaveResult()
+        groups = self._pack(changes)
+        for group in groups:
+            self._save_group(group, result)
+        return result
+
+    def upsert(
+        self, workspace: str, emails: Iterable[str], mutate: Mutation, *, max_rounds: int = 8
+    ) -> dict[str, Contact | None]:
+        """Optimistic read-modify-write of many contacts: batch read, ``mutate`` each, conditional batch write.
+
+        ``mutate(email, stored)`` returns the new contact, None to delete it, or ``UNCHANGED``. Contacts that another
+        writer changed in between are read again and mutated again (``mutate`` must be a pure function of them).
+        Returns the resulting contact per email (None when absent or deleted).
+        """
+        pending = list(dict.fromkeys(emails))
+        results: dict[str, Contact | None] = {}
+        for attempt in range(max_rounds):
+            current = self.batch_get(workspace, pending)
+            changes: list[ContactChange] = []
+            for email in pending:
+                before = current.get(email)
+                after = mutate(email, before)
+                if isinstance(after, _Unchanged):
+                    results[email] = before
+                elif after is None and before is None:
+                    results[email] = None
+                else:
+                    changes.append(ContactChange(before, after))
+            saved = self.save(changes)
+            for change in saved.written:
+                results[change.email] = change.after
+            pending = [c.email for c in saved.conflicts]
+            if not pending:
+                return results
+            backoff(attempt)
+        raise TransientError(f"{len(pending)} contact(s) kept changing under us; giving up for now")
+
+    def _change_items(self, change: ContactChange) -> list[dict[str, Any]]:
+        before, after = change.before, change.after
+        items: list[dict[str, Any]] = []
+        if after is not None:
+            after.version = (before.version if before else 0) + 1
+            put: dict[str, Any] = {"TableName": self.table, "Item": contact_to_item(after)}
+            if before is None:
+                put["ConditionExpression"] = "attribute_not_exists(pk)"
+            else:
+                put["ConditionExpression"] = "#v = :v"
+                put["ExpressionAttributeNames"] = {"#v": "version"}
+                put["ExpressionAttributeValues"] = {":v": {"N": str(before.version)}}
+            items.append({"Put": put})
+        else:
+            assert before is not None
+            items.append(
+                {
+                    "Delete": {
+                        "TableName": self.table,
+                        "Key": contact_key(before.workspace, before.email),
+                        "ConditionExpression": "#v = :v",
+                        "ExpressionAttributeNames": {"#v": "version"},
+                        "ExpressionAttributeValues": {":v": {"N": str(before.version)}},
+                    }
+                }
+            )
+        old_tags = before.tags if before else {}
+        new_tags = after.tags if after else {}
+        for tag, tagged_at in new_tags.items():
+            if tag not in old_tags:
+                key = _tag_key(change.workspace, tag, change.email, iso(tagged_at))
+                member = {**key, "email": {"S": change.email}, "tag": {"S": tag}}
+                items.append({"Put": {"TableName": self.table, "Item": member}})
+        for tag, tagged_at in old_tags.items():
+            if tag not in new_tags:
+                key = _tag_key(change.workspace, tag, change.email, iso(tagged_at))
+                items.append({"Delete": {"TableName": self.table, "Key": key}})
+        return items
+
+    def _pack(self, changes: Sequence[ContactChange]) -> list[list[tuple[ContactChange, list[dict[str, Any]]]]]:
+        groups: list[list[tuple[ContactChange, list[dict[str, Any]]]]] = []
+        current: list[tuple[ContactChange, list[dict[str, Any]]]] = []
+        count = size = 0
+        for change in changes:
+            items = self._change_items(change)
+            n, s = len(items), sum(item_size(i) for i in items)
+            if current and (count + n + 1 > TRANSACT_MAX_ITEMS or size + s > TRANSACT_MAX_BYTES):
+                groups.append(current)
+                current, count, size = [], 0, 0
+            current.append((change, items))
+            count += n
+            size += s
+        if current:
+            groups.append(current)
+        return groups
+
+    def _counter_update(self, workspace: str, changes: Iterable[ContactChange]) -> dict[str, Any] | None:
+        delta: Counter[str] = Counter()
+        for change in changes:
+            if change.before is not None:
+                delta[change.before.status.value] -= 1
+            if change.after is not None:
+                delta[change.after.status.value] += 1
+        delta = Counter({k: v for k, v in delta.items() if v})
+        if not delta:
+            return None
+        names = {f"#s{i}": status for i, status in enumerate(sorted(delta))}
+        values = {f":d{i}": {"N": str(delta[status])} for i, status in enumerate(sorted(delta))}
+        expression = "ADD " + ", ".join(f"#s{i} :d{i}" for i in range(len(names)))
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": {
+                    "pk": {"S": f"N#{workspace}"},
+                    "sk": {"S": f"{random.randrange(COUNTER_SHARDS):02d}"},
+                },
+                "UpdateExpression": expression,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def _save_group(
+        self,
+        group: list[tuple[ContactChange, list[dict[str, Any]]]],
+        result: SaveResult,
+        max_attempts: int = 8,
+    ) -> None:
+        pending = group
+        for attempt in range(max_attempts):
+            by_workspace = {c.workspace for c, _ in pending}
+            items: list[dict[str, Any]] = []
+            owner: list[int | None] = []
+            for index, (_, change_items) in enumerate(pending):
+                items.extend(change_items)
+                owner.extend([index] * len(change_items))
+            for ws in sorted(by_workspace):
+                counter = self._counter_update(ws, (c for c, _ in pending if c.workspace == ws))
+                if counter is not None:
+                    items.append(counter)
+                    owner.append(None)
+            if not items:
+                return
+            self.calls["TransactWriteItems"] += 1
+            try:
+                transact_write(self.client, items)
+            except TransactionCancelled as exc:
+                conflicted: set[int] = set()
+                for reason, idx in zip(exc.reasons, owner, strict=False):
+                    if reason == "ConditionalCheckFailed" and idx is not None:
+                        conflicted.add(idx)
+                for idx in sorted(conflicted):
+                    result.conflicts.append(pending[idx][0])
+                pending = [p for i, p in enumerate(pending) if i not in conflicted]
+                if not pending:
+                    return
+                if not conflicted:
+                    backoff(attempt)  # a transaction conflict or throttling: same request again, later
+                continue
+            result.written.extend(c for c, _ in pending)
+            return
+        raise TransientError("DynamoDB kept cancelling the contact write transaction")
+
+    # ---------------------------------------------------------------------------------------------- listing
+
+    def find(
+        self,
+        workspace: str,
+        *,
+        status: PipelineStatus | None = None,
+        domain: str | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> ContactPage:
+        """Contacts newest first, by the most selective filter's index; other filters applied on the way."""
+        limit = max(1, min(limit, MAX_PAGE))
+        signature = hashlib.sha256(json.dumps([status, domain, tag]).encode()).hexdigest()[:12]
+        source: tuple[str, str | None, str, str]
+        if domain:
+            partitions = [f"{workspace}#{domain}"]
+            source = ("index", DOMAIN_INDEX, "gsi2pk", "gsi2sk")
+        elif tag:
+            partitions = [f"T#{workspace}#{tag}#{s}" for s in range(SHARDS)]
+            source = ("table", None, "pk", "sk")
+        elif status:
+            partitions = [f"{workspace}#{status.value}#{s}" for s in range(SHARDS)]
+            source = ("index", STATUS_INDEX, "gsi1pk", "gsi1sk")
+        else:
+            partitions = [f"{workspace}#{s}" for s in range(SHARDS)]
+            source = ("index", RECENT_INDEX, "gsi3pk", "gsi3sk")
+        positions = _decode_cursor(cursor, signature, len(partitions))
+
+        filters: list[str] = []
+        values: dict[str, Any] = {}
+        names: dict[str, str] = {}
+        if source[1] is not None:  # filters on the index items themselves
+            if status and source[1] != STATUS_INDEX:
+                filters.append("#st = :st")
+                names["#st"] = "status"
+                values[":st"] = to_attr(status.value)
+            if tag and domain:
+                filters.append("attribute_exists(#tags.#tag)")
+                names["#tags"] = "tags"
+                names["#tag"] = tag
+
+        contacts: list[Contact] = []
+        exhausted_all = False
+        # Tag listings read keys from the member items, then the contacts; filters on status apply after that,
+        # so a page may take several rounds.
+        for _ in range(10):
+            want = limit - len(contacts)
+            rows, positions, exhausted_all = self._merged_page(
+                partitions, source, positions, want, " AND ".join(filters), names, values
+            )
+            if source[0] == "table":
+                fetched = self.batch_get(workspace, [r["email"] for r in rows])
+                page = [fetched[r["email"]] for r in rows if r["email"] in fetched]
+                if status:
+                    page = [c for c in page if c.status == status]
+            else:
+                page = [contact_from_item(r["item"]) for r in rows]
+            contacts.extend(page)
+            if len(contacts) >= limit or exhausted_all:
+                break
+        next_cursor = None if exhausted_all else _encode_cursor(signature, positions)
+        return ContactPage(items=contacts[:limit], next_cursor=next_cursor)
+
+    def _merged_page(
+        self,
+        partitions: list[str],
+        source: tuple[str, str | None, str, str],
+        positions: list[Any],
+        want: int,
+        filter_expression: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+    ) -> tuple[list[dict[str, Any]], list[Any], bool]:
+        kind, index, pk_attr, sk_attr = source
+        candidates: list[tuple[str, int, dict[str, Any], dict[str, Any]]] = []  # (sort key, partition, raw, key)
+        ends: list[Any] = list(positions)
+        for p, partition in enumerate(partitions):
+            if positions[p] == "end":
+                continue
+            start = positions[p]
+            got: list[dict[str, Any]] = []
+            last: dict[str, Any] | None = None
+            for _ in range(10):
+                request: dict[str, Any] = {
+                    "TableName": self.table,
+                    "KeyConditionExpression": "#pk = :pk",
+                    "ExpressionAttributeNames": {"#pk": pk_attr, **names},
+                    "ExpressionAttributeValues": {":pk": {"S": partition}, **values},
+                    "ScanIndexForward": False,
+                    "Limit": want,
+                }
+                if index:
+                    request["IndexName"] = index
+                if filter_expression:
+                    request["FilterExpression"] = filter_expression
+                if start:
+                    request["ExclusiveStartKey"] = start
+                self.calls["Query"] += 1
+                response = self.client.query(**request)
+                got.extend(response.get("Items", []))
+                last = response.get("LastEvaluatedKey")
+                if len(got) >= want or not last:
+                    break
+                start = last
+            for raw in got:
+                key = {a: raw[a] for a in ("pk", "sk", pk_attr, sk_attr) if a in raw}
+                candidates.append((raw[sk_attr]["S"], p, raw, key))
+            # If every item this partition returned ends up on the page, it resumes from ``last`` next time.
+            ends[p] = last if last else "end"
+        candidates.sort(key=lambda c: c[0], reverse=True)
+        taken = candidates[:want]
+        left_over = {c[1] for c in candidates[want:]}
+        new_positions = list(ends)
+        last_taken: dict[int, dict[str, Any]] = {}
+        for _, p, _, key in taken:
+            last_taken[p] = key
+        for p in left_over:
+            # Items of this partition were left for the next page: resume right after the last one taken
+            # (or where it started, if none was taken).
+            new_positions[p] = last_taken.get(p, positions[p])
+        rows: list[dict[str, Any]] = []
+        for _, _, raw, _ in taken:
+            if kind == "table":
+                rows.append({"email": raw["email"]["S"]})
+            else:
+                rows.append({"item": raw})
+        exhausted = all(pos == "end" for pos in new_positions)
+        return rows, new_positions, exhausted
+
+
+def _encode_cursor(signature: str, positions: list[Any]) -> str:
+    raw = json.dumps({"f": signature, "p": positions}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None, signature: str, count: int) -> list[Any]:
+    if not cursor:
+        return [None] * count
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        positions = data["p"]
+        ok = data["f"] == signature and isinstance(positions, list) and len(positions) == count
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadRequest("the cursor is not valid", code="invalid_cursor") from exc
+    if not ok:
+        raise BadRequest("the cursor belongs to a different query (filters changed)", code="invalid_cursor")
+    for pos in positions:
+        if pos not in (None, "end") and not (
+            isinstance(pos, dict) and all(isinstance(v, dict) and set(v) == {"S"} for v in pos.values())
+        ):
+            raise BadRequest("the cursor is not valid", code="invalid_cursor")
+    return positions  # type: ignore[no-any-return]

@@ -1,0 +1,425 @@
+"""CSV import: from an API body, a presigned upload or any object dropped under ``incoming/``, into contacts.
+
+Every import is a job. The file is always read from S3 as a stream (a range request from the job's checkpoint),
+split into records with exact byte offsets, validated row by row and written in chunks. After each chunk the job's
+checkpoint (byte offset + row number) and counters advance in one conditional update. When the invocation's time is
+nearly up, the job continues in a follow-up ImportQueue message from that checkpoint. A crash between two
+checkpoints replays at most one chunk, and replaying a row is recognised by its (job, row) source record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import unquote_plus
+
+from botocore.exceptions import ClientError
+
+from leadpipe.contacts import UNCHANGED, ContactRepository
+from leadpipe.csvfile import HEAD_BYTES, ContactDraft, RawRecord, RowParser, iter_records, sniff
+from leadpipe.dynamo import error_code
+from leadpipe.errors import BadRequest, ImportFileError, PayloadTooLarge
+from leadpipe.events import EventPublisher
+from leadpipe.ids import is_id, new_id
+from leadpipe.jobs import JobRepository, StaleJob
+from leadpipe.merge import ImportOrigin, RowOutcome, apply_rows
+from leadpipe.models import (
+    Checkpoint,
+    Contact,
+    ImportMessage,
+    ImportSource,
+    Job,
+    JobCounts,
+    JobError,
+    JobStatus,
+    RowError,
+    utcnow,
+)
+from leadpipe.observability import count, logger
+from leadpipe.settings import WORKSPACE_PATTERN, Settings
+
+INCOMING_PREFIX = "incoming/"
+UPLOADS_PREFIX = "incoming/uploads/"
+API_PREFIX = "imports/"
+STREAM_CHUNK_BYTES = 256 * 1024
+RETRIES_EXHAUSTED = "retries_exhausted"
+
+
+def safe_filename(name: str | None) -> str:
+    """A file name safe to use as the last part of an S3 key (no path, no control characters)."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = re.sub(r"[\x00-\x1f\x7f]", "", base).strip().strip(".")
+    return base[:120] or "contacts.csv"
+
+
+@dataclass(slots=True)
+class RunResult:
+    job: Job | None
+    outcome: str  # completed | continued | failed | stale | skipped | missing
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    counts: JobCounts = field(default_factory=JobCounts)
+    errors: list[RowError] = field(default_factory=list)
+    published: int = 0
+
+
+def _lookahead[T](items: Iterable[T], size: int) -> Iterator[tuple[list[T], bool]]:
+    """Batches of ``size`` with a flag telling whether the batch is the last one."""
+    iterator = iter(items)
+    batch: list[T] = []
+    for item in iterator:
+        batch.append(item)
+        if len(batch) == size:
+            break
+    while batch:
+        following: list[T] = []
+        for item in iterator:
+            following.append(item)
+            if len(following) == size:
+                break
+        yield batch, not following
+        batch = following
+
+
+class ImportService:
+    def __init__(
+        self,
+        *,
+        s3: Any,
+        sqs: Any,
+        contacts: ContactRepository,
+        jobs: JobRepository,
+        publisher: EventPublisher,
+        settings: Settings,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.s3 = s3
+        self.sqs = sqs
+        self.contacts = contacts
+        self.jobs = jobs
+        self.publisher = publisher
+        self.settings = settings
+        self.clock = clock
+
+    # ------------------------------------------------------------------------------------------ creating jobs
+
+    def start_from_body(self, workspace: str, body: bytes, filename: str | None) -> Job:
+        """Store a CSV sent in a request body and queue its import. Obvious problems fail here, before a job."""
+        if len(body) > self.settings.max_body_bytes:
+            raise PayloadTooLarge(
+                f"the body is {len(body)} bytes; bodies up to {self.settings.max_body_bytes} bytes are accepted. "
+                "Use POST /imports/uploads for larger files",
+                code="body_too_large",
+            )
+        sniff(body[:HEAD_BYTES], at_eof=len(body) <= HEAD_BYTES, max_record_bytes=self.settings.max_row_bytes)
+        job_id = new_id("imp")
+        name = safe_filename(filename)
+        key = f"{API_PREFIX}{workspace}/{job_id}/{name}"
+        self.s3.put_object(Bucket=self.settings.uploads_bucket, Key=key, Body=body, ContentType="text/csv")
+        job = Job(
+            workspace=workspace,
+            job_id=job_id,
+            source=ImportSource.API,
+            bucket=self.settings.uploads_bucket,
+            key=key,
+            filename=name,
+            size_bytes=len(body),
+        )
+        job, _ = self.jobs.create(job)
+        self._enqueue(job)
+        return job
+
+    def create_upload(
+        self, workspace: str, filename: str | None, content_type: str | None
+    ) -> tuple[Job, dict[str, Any]]:
+        """A job waiting for its file, and a presigned PUT URL into ``incoming/`` that starts it when used."""
+        job_id = new_id("imp")
+        name = safe_filename(filename)
+        key = f"{UPLOADS_PREFIX}{workspace}/{job_id}/{name}"
+        params: dict[str, Any] = {"Bucket": self.settings.uploads_bucket, "Key": key}
+        headers: dict[str, str] = {}
+        if content_type:
+            params["ContentType"] = content_type
+            headers["Content-Type"] = content_type
+        ttl = self.settings.upload_url_ttl_seconds
+        url = self.s3.generate_presigned_url("put_object", Params=params, ExpiresIn=ttl)
+        job = Job(
+            workspace=workspace,
+            job_id=job_id,
+            source=ImportSource.UPLOAD,
+            bucket=self.settings.uploads_bucket,
+            key=key,
+            filename=name,
+            status=JobStatus.AWAITING_UPLOAD,
+        )
+        job, _ = self.jobs.create(job)
+        expires = int(self.clock().timestamp()) + ttl
+        return job, {"url": url, "method": "PUT", "headers": headers, "key": key, "expires_at": expires}
+
+    def job_for_object(self, bucket: str, key: str, size: int, etag: str, event_time: str) -> Job | None:
+        """The job an ``ObjectCreated`` event belongs to: a waiting upload's, or a new one (idempotent)."""
+        if key.endswith("/"):
+            return None  # a "folder" placeholder
+        if key.startswith(UPLOADS_PREFIX):
+            parts = key[len(UPLOADS_PREFIX) :].split("/")
+            if len(parts) >= 3 and re.match(WORKSPACE_PATTERN, parts[0]) and is_id(parts[1], "imp"):
+                job = self.jobs.get(parts[0], parts[1])
+                if job is not None and job.key == key:
+                    if job.status is JobStatus.AWAITING_UPLOAD:
+                        job = self.jobs.update(
+                            job, expect_checkpoint=False, status=JobStatus.QUEUED, extra={"size_bytes": size}
+                        )
+                    return job
+        at = _parse_event_time(event_time) or self.clock()
+        seed = f"{bucket}\n{key}\n{etag}\n{event_time}".encode()
+        job = Job(
+            workspace=self.settings.default_workspace,
+            job_id=new_id("imp", at_ms=int(at.timestamp() * 1000), seed=seed),
+            source=ImportSource.S3,
+            bucket=bucket,
+            key=key,
+            filename=key.rsplit("/", 1)[-1] or key,
+            size_bytes=size,
+        )
+        job, _ = self.jobs.create(job)
+        return job
+
+    def _enqueue(self, job: Job) -> None:
+        message = ImportMessage(workspace=job.workspace, job_id=job.job_id)
+        self.sqs.send_message(QueueUrl=self.settings.import_queue_url, MessageBody=message.model_dump_json())
+
+    # ------------------------------------------------------------------------------------------ messages
+
+    def handle_message(self, body: str, *, remaining_ms: Callable[[], int], receive_count: int = 1) -> list[RunResult]:
+        """Process one ImportQueue message: an S3 notification or an ``import.run`` request."""
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise BadRequest(f"ImportQueue message is not JSON: {body[:200]!r}", code="bad_message") from exc
+        if isinstance(data, dict) and data.get("Event") == "s3:TestEvent":
+            return []
+        if isinstance(data, dict) and data.get("type") == "import.run":
+            message = ImportMessage.model_validate(data)
+            return [self.run(message.workspace, message.job_id, remaining_ms, receive_count)]
+        if isinstance(data, dict) and isinstance(data.get("Records"), list):
+            results = []
+            for record in data["Records"]:
+                if record.get("eventSource") != "aws:s3" or not str(record.get("eventName", "")).startswith(
+                    "ObjectCreated"
+                ):
+                    continue
+                obj = record["s3"]["object"]
+                job = self.job_for_object(
+                    record["s3"]["bucket"]["name"],
+                    unquote_plus(obj["key"]),  # S3 URL-encodes keys in notifications
+                    int(obj.get("size", 0)),
+                    str(obj.get("eTag", "")),
+                    str(record.get("eventTime", "")),
+                )
+                if job is not None:
+                    results.append(self.run(job.workspace, job.job_id, remaining_ms, receive_count))
+            return results
+        raise BadRequest(f"unrecognised ImportQueue message: {body[:200]!r}", code="bad_message")
+
+    # ------------------------------------------------------------------------------------------ running a job
+
+    def run(self, workspace: str, job_id: str, remaining_ms: Callable[[], int], receive_count: int = 1) -> RunResult:
+        job = self.jobs.get(workspace, job_id)
+        if job is None:
+            logger.warning("import job not found; message dropped", extra={"job_id": job_id})
+            return RunResult(None, "missing")
+        resumable = job.error is not None and job.error.code == RETRIES_EXHAUSTED
+        if (job.status.terminal and not resumable) or job.status is JobStatus.AWAITING_UPLOAD:
+            return RunResult(job, "skipped")
+        try:
+            job = self.jobs.update(
+                job, expect_checkpoint=False, status=JobStatus.RUNNING, invocation=True, clear_error=resumable
+            )
+            if job.layout is None:
+                job = self._sniff(job)
+            return self._process(job, remaining_ms)
+        except ImportFileError as exc:
+            job = self.jobs.update(
+                job,
+                expect_checkpoint=False,
+                status=JobStatus.FAILED,
+                error=JobError(code=exc.code, message=exc.message),
+            )
+            count("ImportJobsFailed")
+            logger.info("import job failed", extra={"job_id": job_id, "code": exc.code, "reason": exc.message})
+            return RunResult(job, "failed")
+        except StaleJob:
+            logger.info("import job advanced elsewhere; this copy stops", extra={"job_id": job_id})
+            return RunResult(job, "stale")
+        except Exception as exc:
+            if receive_count >= self.settings.import_max_receives:
+                # Last delivery before the DLQ: say so on the job. A redrive resumes from the checkpoint.
+                self.jobs.update(
+                    job,
+                    expect_checkpoint=False,
+                    status=JobStatus.FAILED,
+                    error=JobError(
+                        code=RETRIES_EXHAUSTED,
+                        message=f"gave up after {receive_count} attempts ({type(exc).__name__}: {exc}); "
+                        "the message is in the import DLQ and resumes from the last checkpoint when redriven",
+                    ),
+                )
+            raise
+
+    def _object(self, job: Job, **kwargs: Any) -> Any:
+        assert job.bucket and job.key
+        try:
+            return self.s3.get_object(Bucket=job.bucket, Key=job.key, **kwargs)
+        except ClientError as exc:
+            code = error_code(exc)
+            if code in {"NoSuchKey", "404"}:
+                raise ImportFileError("the file no longer exists in S3", code="file_missing") from exc
+            if code in {"PreconditionFailed", "412"}:
+                raise ImportFileError(
+                    "the file was replaced while it was being imported; upload it again", code="file_changed"
+                ) from exc
+            raise
+
+    def _sniff(self, job: Job) -> Job:
+        assert job.bucket and job.key
+        try:
+            head = self.s3.head_object(Bucket=job.bucket, Key=job.key)
+        except ClientError as exc:
+            if error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
+                raise ImportFileError("the file no longer exists in S3", code="file_missing") from exc
+            raise
+        size = int(head["ContentLength"])
+        etag = str(head.get("ETag", ""))
+        if size == 0:
+            raise ImportFileError("the file is empty", code="empty_file")
+        data = self._object(job, Range=f"bytes=0-{HEAD_BYTES - 1}", IfMatch=etag)["Body"].read()
+        layout, warnings = sniff(data, at_eof=len(data) >= size, max_record_bytes=self.settings.max_row_bytes)
+        return self.jobs.update(
+            job,
+            checkpoint=Checkpoint(offset=layout.data_offset, row=layout.header_row + 1),
+            layout=layout,
+            warnings=warnings,
+            extra={"size_bytes": size, "etag": etag},
+        )
+
+    def _process(self, job: Job, remaining_ms: Callable[[], int]) -> RunResult:
+        assert job.layout is not None and job.checkpoint is not None
+        layout, start = job.layout, job.checkpoint
+        if job.size_bytes is not None and start.offset < job.size_bytes:
+            parser = RowParser(layout, max_row_bytes=self.settings.max_row_bytes)
+            match = {"IfMatch": job.etag} if job.etag else {}
+            body = self._object(job, Range=f"bytes={start.offset}-", **match)["Body"]
+            try:
+                records = iter_records(
+                    body.iter_chunks(STREAM_CHUNK_BYTES),
+                    start_offset=start.offset,
+                    start_row=start.row,
+                    delimiter=layout.delimiter,
+                    newline=layout.newline,
+                    max_record_bytes=self.settings.max_row_bytes,
+                )
+                for chunk, last in _lookahead(records, self.settings.import_chunk_rows):
+                    job = self._apply_chunk(job, parser, chunk)
+                    if not last and remaining_ms() < self.settings.import_time_margin_ms:
+                        self._enqueue(job)
+                        logger.info(
+                            "import continues in a follow-up message",
+                            extra={"job_id": job.job_id, "checkpoint": job.checkpoint},
+                        )
+                        return RunResult(job, "continued")
+            finally:
+                body.close()
+        return self._finish(job)
+
+    def _apply_chunk(self, job: Job, parser: RowParser, chunk: list[RawRecord]) -> Job:
+        result = ChunkResult()
+        counts = result.counts
+        drafts: dict[str, list[ContactDraft]] = {}
+        fallback = False
+        for parsed in parser.parse(chunk):
+            if parsed.blank:
+                counts.blank += 1
+                continue
+            counts.rows_read += 1
+            if parsed.errors or parsed.draft is None:
+                counts.invalid += 1
+                result.errors.extend(parsed.errors)
+                continue
+            counts.valid += 1
+            fallback = fallback or parsed.fallback_decoded
+            drafts.setdefault(parsed.draft.email, []).append(parsed.draft)
+
+        origin = ImportOrigin(job.workspace, job.source.value, job.job_id, job.filename)
+        now = self.clock()
+        outcomes: dict[str, list[RowOutcome]] = {}
+
+        def mutate(email: str, before: Contact | None) -> Contact | object:
+            after, rows = apply_rows(before, drafts[email], origin, now)
+            outcomes[email] = rows
+            return UNCHANGED if all(r.replayed for r in rows) else after
+
+        if drafts:
+            self.contacts.upsert(job.workspace, drafts, mutate)  # type: ignore[arg-type]
+        changed: list[str] = []
+        for email, rows in outcomes.items():
+            for row in rows:
+                if row.effect == "created":
+                    counts.imported += 1
+                else:
+                    counts.merged += 1
+            if any(r.effect != "unchanged" for r in rows):
+                changed.append(email)
+        if changed:
+            self.publisher.contacts_imported(job.workspace, job.source.value, job.job_id, changed)
+        warnings = []
+        if fallback:
+            warnings.append("some rows were not valid UTF-8 and were read as Windows-1252")
+        job = self.jobs.update(
+            job,
+            checkpoint=Checkpoint(offset=chunk[-1].end, row=chunk[-1].row + 1),
+            counts=counts,
+            errors=result.errors,
+            warnings=warnings,
+        )
+        count("ImportRowsRead", counts.rows_read)
+        count("ImportRowsInvalid", counts.invalid)
+        count("ContactsImported", counts.imported)
+        count("ContactsMerged", counts.merged)
+        return job
+
+    def _finish(self, job: Job) -> RunResult:
+        c = job.counts
+        error: JobError | None = None
+        if c.rows_read == 0:
+            status = JobStatus.FAILED
+            error = JobError(code="no_data_rows", message="the file has a header row but no data rows")
+        elif c.valid == 0:
+            status = JobStatus.FAILED
+            error = JobError(
+                code="all_rows_invalid",
+                message=f"all {c.invalid} rows are invalid; nothing was imported (see the row errors)",
+            )
+        elif c.invalid:
+            status = JobStatus.COMPLETED_WITH_ERRORS
+        else:
+            status = JobStatus.COMPLETED
+        job = self.jobs.update(job, checkpoint=job.checkpoint, status=status, error=error)
+        count("ImportJobsFailed" if status is JobStatus.FAILED else "ImportJobsCompleted")
+        logger.info(
+            "import job finished",
+            extra={"job_id": job.job_id, "status": status.value, "counts": c.model_dump()},
+        )
+        return RunResult(job, "failed" if status is JobStatus.FAILED else "completed")
+
+
+def _parse_event_time(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -1,0 +1,238 @@
+"""Domain models (pydantic v2): contacts, import jobs, queue messages and bus events.
+
+Times are timezone-aware UTC datetimes; stored and sorted as ISO-8601 strings with millisecond precision.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from leadpipe.settings import WORKSPACE_PATTERN
+
+Workspace = Annotated[str, Field(pattern=WORKSPACE_PATTERN)]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(dt: datetime) -> str:
+    """Fixed-width ISO-8601 UTC with milliseconds: sorts lexicographically in time order."""
+    dt = dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+class PipelineStatus(StrEnum):
+    """Where a contact is in leadpipe's own pipeline (separate from the business lifecycle)."""
+
+    IMPORTED = "imported"
+    ENRICHING = "enriching"
+    ENRICHED = "enriched"
+    SYNCING = "syncing"
+    SYNCED = "synced"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class LifecycleStage(StrEnum):
+    """The business lifecycle, advanced by enrichment and engagements."""
+
+    NEW = "new"
+    ENRICHED = "enriched"
+    VERIFIED = "verified"
+    ENGAGED = "engaged"
+    CONVERTED = "converted"
+    DISQUALIFIED = "disqualified"
+
+
+class Failure(BaseModel):
+    stage: str
+    error: str
+    attempts: int = 0
+    next_retry_at: datetime | None = None
+
+
+class FieldValue(BaseModel):
+    """One enriched value with its provenance."""
+
+    value: str | int | float | bool | None
+    provider: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    fetched_at: datetime
+
+
+class SourceRef(BaseModel):
+    """Where a contact's data came from. ``(job_id, row)`` identifies the row, so re-applying it is a no-op."""
+
+    source: str
+    job_id: str | None = None
+    row: int | None = None
+    ref: str | None = None
+    at: datetime
+    effect: Literal["created", "updated", "unchanged"] = "created"
+
+
+# Fields a CSV row (or any import source) may fill on a contact, in display order.
+PROFILE_FIELDS: tuple[str, ...] = (
+    "first_name",
+    "last_name",
+    "full_name",
+    "company",
+    "title",
+    "phone",
+    "linkedin",
+    "website",
+    "country",
+    "city",
+)
+
+
+class Contact(BaseModel):
+    model_config = ConfigDict(validate_assignment=False)
+
+    workspace: Workspace
+    email: str
+    email_domain: str
+    domain: str | None = None  # company domain: from the website column, else the email's (not for free mail)
+
+    first_name: str | None = None
+    last_name: str | None = None
+    full_name: str | None = None
+    company: str | None = None
+    title: str | None = None
+    phone: str | None = None
+    linkedin: str | None = None
+    website: str | None = None
+    country: str | None = None
+    city: str | None = None
+
+    tags: dict[str, datetime] = Field(default_factory=dict)  # tag -> when it was added
+    custom: dict[str, str] = Field(default_factory=dict)
+
+    status: PipelineStatus = PipelineStatus.IMPORTED
+    status_reason: str | None = None
+    failure: Failure | None = None
+    lifecycle: LifecycleStage = LifecycleStage.NEW
+
+    quality: float | None = Field(default=None, ge=0.0, le=1.0)
+    enrichment: dict[str, FieldValue] = Field(default_factory=dict)
+
+    sources: list[SourceRef] = Field(default_factory=list)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    version: int = 0
+
+
+class JobStatus(StrEnum):
+    AWAITING_UPLOAD = "awaiting_upload"
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    COMPLETED_WITH_ERRORS = "completed_with_errors"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in {JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_ERRORS, JobStatus.FAILED}
+
+
+class RowError(BaseModel):
+    row: int  # 1-based record number in the file, the header being row 1 (as a spreadsheet shows it)
+    field: str | None = None
+    code: str
+    message: str
+    value: str | None = None  # the offending value, truncated
+
+
+class JobCounts(BaseModel):
+    rows_read: int = 0  # data rows seen (blank rows excluded)
+    valid: int = 0
+    invalid: int = 0
+    imported: int = 0  # new contacts created
+    merged: int = 0  # valid rows merged into an existing contact (earlier row or earlier import)
+    blank: int = 0
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+
+
+class CsvLayout(BaseModel):
+    """What sniffing the file's head decided; stored on the job so a continuation does not sniff again."""
+
+    encoding: str
+    delimiter: str
+    newline: str = "\n"
+    header: list[str]
+    columns: dict[int, str]  # column index -> contact field ("email", "company", "custom:<key>", ...)
+    data_offset: int  # byte offset of the first data record
+    header_row: int = 1  # record number of the header (blank lines before it count, as in a spreadsheet)
+    bom: bool = False
+
+
+class Checkpoint(BaseModel):
+    offset: int  # byte offset of the next record to read
+    row: int  # record number of the next record
+
+
+class ImportSource(StrEnum):
+    API = "api"  # CSV in the body of POST /imports
+    UPLOAD = "upload"  # presigned upload into incoming/
+    S3 = "s3"  # any object dropped into incoming/
+
+
+class Job(BaseModel):
+    workspace: Workspace
+    job_id: str
+    kind: Literal["import"] = "import"
+    source: ImportSource
+    bucket: str | None = None
+    key: str | None = None
+    filename: str | None = None
+    size_bytes: int | None = None
+    etag: str | None = None  # the object's ETag when the import started: a changed file is not mixed in
+    status: JobStatus = JobStatus.QUEUED
+    counts: JobCounts = Field(default_factory=JobCounts)
+    errors: list[RowError] = Field(default_factory=list)  # the first MAX_ROW_ERRORS
+    error: JobError | None = None  # why the whole job failed
+    warnings: list[str] = Field(default_factory=list)
+    layout: CsvLayout | None = None
+    checkpoint: Checkpoint | None = None
+    invocations: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def bytes_done(self) -> int:
+        return self.checkpoint.offset if self.checkpoint else 0
+
+
+MAX_ROW_ERRORS = 100
+
+
+class ImportMessage(BaseModel):
+    """ImportQueue message asking the import function to run (or continue) a job from its checkpoint."""
+
+    type: Literal["import.run"] = "import.run"
+    workspace: Workspace
+    job_id: str
+
+
+class ContactsImported(BaseModel):
+    """Detail of the ``contacts.imported`` event: keys only, never whole contacts."""
+
+    workspace: Workspace
+    source: str
+    job_id: str | None = None
+    emails: list[str]
+
+
+DETAIL_CONTACTS_IMPORTED = "contacts.imported"
+EVENT_SOURCE = "leadpipe"

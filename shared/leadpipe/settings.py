@@ -1,0 +1,83 @@
+"""Function settings, parsed once per container from the environment into a validated model.
+
+Every variable is set by ``template.yaml`` (Globals or the function's own Environment); the local runtime sets the
+same variables from the same template. A missing or malformed value fails fast with the variable's name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cache
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from leadpipe.errors import ConfigurationError
+
+WORKSPACE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+def _env(name: str, **kw: object) -> object:
+    return Field(alias=name, **kw)  # type: ignore[call-overload]
+
+
+class Settings(BaseModel):
+    """Typed view of the environment. Field aliases are the environment variable names."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    stage: Annotated[str, _env("STAGE")] = "dev"
+    contacts_table: Annotated[str, _env("CONTACTS_TABLE")] = ""
+    state_table: Annotated[str, _env("STATE_TABLE")] = ""
+    event_bus_name: Annotated[str, _env("EVENT_BUS_NAME")] = ""
+    uploads_bucket: Annotated[str, _env("UPLOADS_BUCKET")] = ""
+    import_queue_url: Annotated[str, _env("IMPORT_QUEUE_URL")] = ""
+
+    auto_enrich_on_import: Annotated[bool, _env("AUTO_ENRICH_ON_IMPORT")] = False
+    auto_sync_after_enrich: Annotated[bool, _env("AUTO_SYNC_AFTER_ENRICH")] = False
+    cache_days: Annotated[int, _env("CACHE_DAYS", ge=1, le=3650)] = 30
+    min_quality: Annotated[float, _env("MIN_QUALITY", ge=0.0, le=1.0)] = 0.7
+    default_workspace: Annotated[str, _env("DEFAULT_WORKSPACE", pattern=WORKSPACE_PATTERN)] = "default"
+
+    # Import tuning. Rows are written in chunks; after each chunk the job checkpoint advances, and when less than
+    # the margin of the invocation's time is left, the rest continues in a follow-up message.
+    import_chunk_rows: Annotated[int, _env("IMPORT_CHUNK_ROWS", ge=1, le=10_000)] = 500
+    import_time_margin_ms: Annotated[int, _env("IMPORT_TIME_MARGIN_MS", ge=0)] = 30_000
+    import_max_receives: Annotated[int, _env("IMPORT_MAX_RECEIVES", ge=1)] = 5
+    max_row_bytes: Annotated[int, _env("MAX_ROW_BYTES", ge=1024)] = 1024 * 1024
+    max_body_bytes: Annotated[int, _env("MAX_BODY_BYTES", ge=1024)] = 5 * 1024 * 1024
+    upload_url_ttl_seconds: Annotated[int, _env("UPLOAD_URL_TTL_SECONDS", ge=60, le=43_200)] = 900
+
+    @field_validator("auto_enrich_on_import", "auto_sync_after_enrich", mode="before")
+    @classmethod
+    def _parse_bool(cls, value: object) -> object:
+        if isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered in {"true", "1", "yes", "on"}:
+                return True
+            if lowered in {"false", "0", "no", "off", ""}:
+                return False
+        return value
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        source = os.environ if env is None else env
+        try:
+            return cls.model_validate(dict(source))
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+            raise ConfigurationError(f"invalid environment: {problems}") from exc
+
+    def require(self, *names: str) -> Settings:
+        """Fail with the environment variable names of every required setting that is empty."""
+        missing = [str(Settings.model_fields[name].alias or name).upper() for name in names if not getattr(self, name)]
+        if missing:
+            raise ConfigurationError(f"missing environment variable(s): {', '.join(missing)}")
+        return self
+
+
+@cache
+def get_settings() -> Settings:
+    """The container's settings, parsed once."""
+    return Settings.from_env()
