@@ -1,0 +1,95 @@
+"""HTTP API function: routes in ``api_routes``, errors mapped to JSON once, here at the edge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api_routes import contacts, imports, status
+from api_routes.deps import settings
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from leadpipe import __version__
+from leadpipe.errors import LeadpipeError
+from leadpipe.observability import logger, metrics
+
+app = APIGatewayHttpResolver(enable_validation=True)
+
+
+def workspace_of_request(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """The auth seam: every request is bound to one workspace here, before any route runs.
+
+    Until API keys arrive, the deployed API is protected by IAM (SigV4) and every caller works in the
+    deployment's default workspace.
+    """
+    app.append_context(workspace=settings().default_workspace)
+    return next_middleware(app)
+
+
+app.use(middlewares=[workspace_of_request])
+app.include_router(imports.router)
+app.include_router(contacts.router)
+app.include_router(status.router)
+
+
+def _error(status_code: int, code: str, message: str, details: Any = None) -> Response[Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    return Response(status_code=status_code, content_type="application/json", body={"error": body})
+
+
+@app.exception_handler(LeadpipeError)
+def _leadpipe_error(exc: LeadpipeError) -> Response[Any]:
+    if exc.http_status >= 500:
+        logger.exception("request failed")
+    return _error(exc.http_status, exc.code, exc.message, exc.details)
+
+
+@app.exception_handler(RequestValidationError)
+def _validation_error(exc: RequestValidationError) -> Response[Any]:
+    details = [
+        {
+            "location": ".".join(str(p) for p in e.get("loc", ())),
+            "message": e.get("msg"),
+            "type": e.get("type"),
+        }
+        for e in exc.errors()
+    ]
+    return _error(400, "validation_error", "the request is not valid", details)
+
+
+@app.not_found
+def _not_found(exc: NotFoundError) -> Response[Any]:
+    return _error(
+        404,
+        "route_not_found",
+        f"no route {app.current_event.request_context.http.method} {app.current_event.path}",
+    )
+
+
+@app.exception_handler(Exception)
+def _unexpected(exc: Exception) -> Response[Any]:
+    logger.exception("unhandled error")
+    request_id = app.current_event.request_context.request_id
+    return _error(500, "internal_error", f"internal error (request {request_id})")
+
+
+@app.get("/openapi.json", summary="This API's OpenAPI document", tags=["meta"])
+def openapi() -> Response[str]:
+    document = app.get_openapi_json_schema(
+        title="leadpipe",
+        version=__version__,
+        description="Contact import, enrichment and HubSpot sync. Errors are {error: {code, message, details}}.",
+    )
+    return Response(status_code=200, content_type="application/json", body=document)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,41 @@
+"""Per-container wiring of the API function: settings, AWS clients and services, built on first use."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from leadpipe.aws import AwsClients
+from leadpipe.contacts import ContactRepository
+from leadpipe.events import EventPublisher
+from leadpipe.importer import ImportService
+from leadpipe.jobs import JobRepository
+from leadpipe.settings import Settings, get_settings
+
+clients = AwsClients()
+
+
+@cache
+def settings() -> Settings:
+    return get_settings().require("contacts_table", "state_table", "uploads_bucket", "import_queue_url")
+
+
+@cache
+def contacts() -> ContactRepository:
+    return ContactRepository(clients.dynamodb, settings().contacts_table)
+
+
+@cache
+def jobs() -> JobRepository:
+    return JobRepository(clients.dynamodb, settings().state_table)
+
+
+@cache
+def importer() -> ImportService:
+    return ImportService(
+        s3=clients.s3,
+        sqs=clients.sqs,
+        contacts=contacts(),
+        jobs=jobs(),
+        publisher=EventPublisher(clients.events, settings().event_bus_name),
+        settings=settings(),
+    )

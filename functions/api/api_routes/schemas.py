@@ -1,0 +1,167 @@
+"""Response and request shapes of the HTTP API (they are also its OpenAPI schemas)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from leadpipe.models import (
+    Contact,
+    FieldValue,
+    Job,
+    JobCounts,
+    JobError,
+    JobStatus,
+    LifecycleStage,
+    PipelineStatus,
+    RowError,
+    SourceRef,
+)
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class Progress(BaseModel):
+    bytes_done: int
+    bytes_total: int | None
+    percent: float | None
+
+
+class ColumnMapping(BaseModel):
+    column: str
+    field: str
+
+
+class JobView(BaseModel):
+    job_id: str
+    workspace: str
+    source: str
+    filename: str | None
+    status: JobStatus
+    counts: JobCounts
+    progress: Progress
+    errors: list[RowError]
+    errors_omitted: int = Field(description="row errors beyond the first 100 that were counted but not kept")
+    error: JobError | None
+    warnings: list[str]
+    columns: list[ColumnMapping] | None = None
+    delimiter: str | None = None
+    encoding: str | None = None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, job: Job) -> JobView:
+        total = job.size_bytes
+        done = job.bytes_done
+        if job.status.terminal and job.status.value != "failed" and total:
+            done = total
+        percent = round(100.0 * done / total, 1) if total else None
+        layout = job.layout
+        columns = (
+            [ColumnMapping(column=layout.header[i], field=f) for i, f in layout.columns.items()] if layout else None
+        )
+        kept_rows = {e.row for e in job.errors}
+        return cls(
+            job_id=job.job_id,
+            workspace=job.workspace,
+            source=job.source.value,
+            filename=job.filename,
+            status=job.status,
+            counts=job.counts,
+            progress=Progress(bytes_done=done, bytes_total=total, percent=percent),
+            errors=job.errors,
+            errors_omitted=max(0, job.counts.invalid - len(kept_rows)),
+            error=job.error,
+            warnings=job.warnings,
+            columns=columns,
+            delimiter=layout.delimiter if layout else None,
+            encoding=layout.encoding if layout else None,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            updated_at=job.updated_at,
+        )
+
+
+class JobList(BaseModel):
+    items: list[JobView]
+    next_before: str | None = Field(None, description="pass as ?before= to get older jobs")
+
+
+class UploadRequest(BaseModel):
+    filename: str = Field(min_length=1, max_length=255, description="the name of the file being uploaded")
+    content_type: str | None = Field(
+        None, max_length=100, description="if set, the PUT must send this Content-Type header"
+    )
+
+
+class UploadTarget(BaseModel):
+    url: str
+    method: str
+    headers: dict[str, str]
+    key: str
+    expires_at: int = Field(description="epoch seconds after which the URL no longer works")
+
+
+class UploadResponse(BaseModel):
+    job: JobView
+    upload: UploadTarget
+
+
+class ContactView(BaseModel):
+    email: str
+    workspace: str
+    domain: str | None
+    email_domain: str
+    first_name: str | None
+    last_name: str | None
+    full_name: str | None
+    company: str | None
+    title: str | None
+    phone: str | None
+    linkedin: str | None
+    website: str | None
+    country: str | None
+    city: str | None
+    tags: list[str]
+    custom: dict[str, str]
+    status: PipelineStatus
+    status_reason: str | None
+    lifecycle: LifecycleStage
+    quality: float | None
+    enrichment: dict[str, FieldValue]
+    sources: list[SourceRef]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @classmethod
+    def of(cls, contact: Contact) -> ContactView:
+        data = contact.model_dump(exclude={"tags", "failure"})
+        return cls(**data, tags=sorted(contact.tags))
+
+
+class ContactList(BaseModel):
+    items: list[ContactView]
+    next_cursor: str | None = Field(None, description="pass as ?cursor= to get the next page")
+
+
+class StatusView(BaseModel):
+    workspace: str
+    stage: str
+    config: dict[str, Any]
+    counts: dict[str, int]
+    total: int

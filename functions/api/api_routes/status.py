@@ -1,0 +1,29 @@
+"""/status: configuration and contact counts by pipeline status (counters, not a scan)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from api_routes import deps
+from api_routes.schemas import StatusView
+
+router = APIGatewayHttpRouter()
+
+
+@router.get("/status", summary="Configuration and counts by pipeline status", tags=["operations"])
+def get_status() -> StatusView:
+    settings = deps.settings()
+    workspace = router.context["workspace"]
+    counts = deps.contacts().counts(workspace)
+    return StatusView(
+        workspace=workspace,
+        stage=settings.stage,
+        config={
+            "auto_enrich_on_import": settings.auto_enrich_on_import,
+            "auto_sync_after_enrich": settings.auto_sync_after_enrich,
+            "cache_days": settings.cache_days,
+            "min_quality": settings.min_quality,
+        },
+        counts=counts,
+        total=sum(counts.values()),
+    )
