@@ -1,0 +1,1 @@
+"""leadpipe's local runtime and command line. Development only: never shipped to Lambda."""
