@@ -1,0 +1,376 @@
+"""The ``leadpipe`` command.
+
+Local stack:  ``leadpipe up``, ``leadpipe demo``.
+API clients:  ``leadpipe import FILE``, ``leadpipe jobs``, ``leadpipe job ID``, ``leadpipe contacts``,
+              ``leadpipe contact EMAIL``, ``leadpipe status`` — against ``--api-url`` (default the local stack,
+              or $LEADPIPE_API_URL; a deployed stack's ApiUrl output works too, signed with your AWS credentials).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from leadpipe_local.client import DEFAULT_API_URL, ApiClient, ApiError
+from leadpipe_local.render import Progress, row_errors, table
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def find_template(given: str | None) -> Path:
+    if given:
+        return Path(given)
+    if os.environ.get("LEADPIPE_TEMPLATE"):
+        return Path(os.environ["LEADPIPE_TEMPLATE"])
+    for directory in [Path.cwd(), *Path.cwd().parents]:
+        if (directory / "template.yaml").exists():
+            return directory / "template.yaml"
+    return REPO_ROOT / "template.yaml"
+
+
+def _params(values: list[str]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--param expects Key=Value, got {item!r}")
+        out[key] = value
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ commands
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from leadpipe_local.runtime import LocalRuntime
+
+    template = find_template(args.template)
+    runtime = LocalRuntime(
+        template,
+        parameters=_params(args.param),
+        host=args.host,
+        api_port=args.port,
+        aws_port=args.aws_port,
+        state_dir=Path(args.state_dir),
+    )
+    runtime.start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    bucket = runtime.provisioned.ref("UploadsBucket") if runtime.provisioned else "?"
+    print("leadpipe local stack is up (moto as AWS, resources from " + str(template) + ")")
+    print(f"  HTTP API    {runtime.api_url}    OpenAPI: {runtime.api_url}/openapi.json")
+    print(f"  AWS (moto)  {runtime.aws_endpoint}    e.g. AWS_ENDPOINT_URL={runtime.aws_endpoint} aws s3 ls")
+    print(f"  uploads     s3://{bucket}/incoming/   (drop CSV files here to import them)")
+    for name, pool in runtime.pools.items():
+        sources = [r.route_key for r in runtime.routes if r.function == name]
+        sources += [
+            f"SQS {s.queue_url.rsplit('/', 1)[-1]} (batch {s.batch_size})"
+            for s in runtime.sqs_sources
+            if s.function == name
+        ]
+        sources += [f"schedule {s.expression}" for s in runtime.schedules if s.function == name]
+        print(f"  {name:<16}{len(sources)} event source(s); cold start {pool.cold_starts_ms[-1]:.0f} ms")
+    print(f"  logs        {runtime.state_dir / 'logs'}/")
+    print("Press Ctrl-C to stop.")
+    sys.stdout.flush()
+    try:
+        stop.wait()
+    finally:
+        print("\nstopping…")
+        runtime.stop()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from leadpipe_local.demo import DemoFailed, run_demo
+
+    template = find_template(args.template)
+    csv_path = Path(args.file) if args.file else template.parent / "examples" / "contacts.csv"
+    try:
+        run_demo(template, csv_path, port=args.port, state_dir=Path(args.state_dir))
+    except DemoFailed as exc:
+        print(f"\ndemo failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    """Run one function once with an event file, in a fresh local stack (what ``sam local invoke`` does, without
+    Docker)."""
+    from leadpipe_local.runtime import InvokeError, LocalRuntime
+
+    event = json.loads(Path(args.event).read_text(encoding="utf-8"))
+    with LocalRuntime(find_template(args.template), api_port=0, state_dir=Path(args.state_dir)) as runtime:
+        if args.function not in runtime.pools:
+            print(f"error: no function {args.function}; the template has {', '.join(runtime.pools)}", file=sys.stderr)
+            return 2
+        try:
+            result = runtime.invoke(args.function, event)
+        except InvokeError as exc:
+            print(f"{args.function} failed: {exc}", file=sys.stderr)
+            return 1
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"error: {path} is not a file", file=sys.stderr)
+        return 2
+    with ApiClient(args.api_url) as api:
+        job = api.import_file(path, upload=True if args.upload else None)
+        if args.no_wait:
+            _print(args, job, f"job {job['job_id']} {job['status']}")
+            return 0
+        print(f"job {job['job_id']} ({job['source']}): {path.name}", file=sys.stderr)
+        job = api.wait_job(job["job_id"], on_progress=None if args.json else Progress(sys.stderr))
+        if args.json:
+            _print(args, job, "")
+        else:
+            _print_job(job)
+        return 1 if job["status"] == "failed" else 0
+
+
+def _print_job(job: dict[str, Any]) -> None:
+    c = job["counts"]
+    print(f"job {job['job_id']}  {job['status']}  ({job['source']}: {job['filename']})")
+    print(
+        f"  rows {c['rows_read']}  valid {c['valid']}  invalid {c['invalid']}  new {c['imported']}  "
+        f"merged {c['merged']}  blank {c['blank']}"
+    )
+    if job.get("error"):
+        print(f"  error: {job['error']['code']}: {job['error']['message']}")
+    for warning in job.get("warnings") or []:
+        print(f"  warning: {warning}")
+    if job["errors"]:
+        print(row_errors(job))
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    with ApiClient(args.api_url) as api:
+        jobs = api.jobs(limit=args.limit)
+        rows = [
+            (
+                j["job_id"],
+                j["source"],
+                j["filename"],
+                j["status"],
+                j["counts"]["rows_read"],
+                j["counts"]["imported"],
+                j["counts"]["merged"],
+                j["counts"]["invalid"],
+                j["created_at"][:19],
+            )
+            for j in jobs
+        ]
+        _print(
+            args,
+            jobs,
+            table(rows, ["job", "source", "file", "status", "rows", "new", "merged", "invalid", "created"]),
+        )
+    return 0
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    with ApiClient(args.api_url) as api:
+        job = api.job(args.job_id)
+        if args.json:
+            _print(args, job, "")
+        else:
+            _print_job(job)
+    return 0
+
+
+def cmd_contacts(args: argparse.Namespace) -> int:
+    with ApiClient(args.api_url) as api:
+        items: list[dict[str, Any]] = []
+        cursor = args.cursor
+        while True:
+            page = api.contacts(status=args.status, domain=args.domain, tag=args.tag, limit=args.limit, cursor=cursor)
+            items.extend(page["items"])
+            cursor = page.get("next_cursor")
+            if not args.all or not cursor:
+                break
+        rows = [
+            (
+                c["email"],
+                " ".join(p for p in (c["first_name"], c["last_name"]) if p),
+                c["company"],
+                c["title"],
+                c["domain"],
+                c["status"],
+                c["tags"],
+            )
+            for c in items
+        ]
+        text = table(rows, ["email", "name", "company", "title", "domain", "status", "tags"])
+        if cursor and not args.all:
+            text += f"\n(more: --cursor {cursor})"
+        _print(args, {"items": items, "next_cursor": cursor}, text)
+    return 0
+
+
+def cmd_contact(args: argparse.Namespace) -> int:
+    with ApiClient(args.api_url) as api:
+        contact = api.contact(args.email)
+        if args.json:
+            _print(args, contact, "")
+            return 0
+        fields = [
+            "email",
+            "first_name",
+            "last_name",
+            "company",
+            "title",
+            "phone",
+            "linkedin",
+            "website",
+            "domain",
+            "country",
+            "city",
+            "tags",
+            "status",
+            "lifecycle",
+            "quality",
+            "created_at",
+            "updated_at",
+        ]
+        print(
+            table(
+                [(f, contact.get(f)) for f in fields] + [(f"custom.{k}", v) for k, v in contact["custom"].items()],
+                ["field", "value"],
+            )
+        )
+        print()
+        print(
+            table(
+                [(s["source"], s["ref"], s["row"], s["effect"], s["at"][:19]) for s in contact["sources"]],
+                ["source", "file", "row", "effect", "at"],
+            )
+        )
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with ApiClient(args.api_url) as api:
+        status = api.status()
+        text = (
+            f"workspace {status['workspace']} (stage {status['stage']}): {status['total']} contacts\n"
+            + table(sorted(status["counts"].items()), ["status", "contacts"])
+            + "\n\n"
+            + table(sorted(status["config"].items()), ["setting", "value"])
+        )
+        _print(args, status, text)
+    return 0
+
+
+def _print(args: argparse.Namespace, data: Any, text: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        print(text)
+
+
+# ------------------------------------------------------------------------------------------------ parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="leadpipe", description="leadpipe: contact import, enrichment and sync.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def local(p: argparse.ArgumentParser, port: int) -> None:
+        p.add_argument("--template", help="template.yaml to run (default: found from the current directory)")
+        p.add_argument("--port", type=int, default=port, help=f"HTTP API port (default {port}; 0 picks a free one)")
+        p.add_argument("--state-dir", default=".leadpipe", help="where logs go (default .leadpipe)")
+
+    up = sub.add_parser("up", help="run the local stack in the foreground (Ctrl-C stops it)")
+    local(up, 3000)
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--aws-port", type=int, default=3001, help="moto's port (default 3001; 0 picks a free one)")
+    up.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a template parameter")
+    up.set_defaults(func=cmd_up)
+
+    demo = sub.add_parser("demo", help="start the local stack, run the whole loop on the example file, stop")
+    local(demo, 0)
+    demo.add_argument("--file", help="CSV to import (default examples/contacts.csv)")
+    demo.set_defaults(func=cmd_demo)
+
+    invoke = sub.add_parser("invoke", help="run one function with an event file (e.g. events/ApiFunction/*.json)")
+    invoke.add_argument("function", help="the function's logical id in template.yaml, e.g. ApiFunction")
+    invoke.add_argument("event", help="a JSON event file")
+    invoke.add_argument("--template")
+    invoke.add_argument("--state-dir", default=".leadpipe")
+    invoke.set_defaults(func=cmd_invoke)
+
+    def client(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--api-url",
+            default=None,
+            help=f"HTTP API base URL (default $LEADPIPE_API_URL or {DEFAULT_API_URL})",
+        )
+        p.add_argument("--json", action="store_true", help="print JSON")
+
+    imp = sub.add_parser("import", help="import a CSV file and follow its progress")
+    imp.add_argument("file")
+    imp.add_argument("--upload", action="store_true", help="always use a presigned upload (automatic above 4 MB)")
+    imp.add_argument("--no-wait", action="store_true", help="return once the job is queued")
+    client(imp)
+    imp.set_defaults(func=cmd_import)
+
+    jobs = sub.add_parser("jobs", help="list import jobs, newest first")
+    jobs.add_argument("--limit", type=int, default=20)
+    client(jobs)
+    jobs.set_defaults(func=cmd_jobs)
+
+    job = sub.add_parser("job", help="one import job, with its row errors")
+    job.add_argument("job_id")
+    client(job)
+    job.set_defaults(func=cmd_job)
+
+    contacts = sub.add_parser("contacts", help="list contacts, newest first")
+    contacts.add_argument("--status")
+    contacts.add_argument("--domain")
+    contacts.add_argument("--tag")
+    contacts.add_argument("--limit", type=int, default=50)
+    contacts.add_argument("--cursor")
+    contacts.add_argument("--all", action="store_true", help="follow the cursor to the end")
+    client(contacts)
+    contacts.set_defaults(func=cmd_contacts)
+
+    contact = sub.add_parser("contact", help="one contact, with its source history")
+    contact.add_argument("email")
+    client(contact)
+    contact.set_defaults(func=cmd_contact)
+
+    status = sub.add_parser("status", help="configuration and contact counts")
+    client(status)
+    status.set_defaults(func=cmd_status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ApiError as exc:
+        print(
+            f"error: {exc.message} ({exc.code}{', HTTP ' + str(exc.status) if exc.status else ''})",
+            file=sys.stderr,
+        )
+        if exc.details:
+            print(json.dumps(exc.details, indent=2), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

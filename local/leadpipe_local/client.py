@@ -1,0 +1,169 @@
+"""A client of leadpipe's HTTP API, used by the ``leadpipe`` command (local stack or a deployed one).
+
+Against a deployed stack the API uses IAM authorization: requests are signed with SigV4 using the caller's AWS
+credentials. Against the local runtime (127.0.0.1/localhost) nothing is signed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+DEFAULT_API_URL = "http://127.0.0.1:3000"
+BODY_LIMIT = 4 * 1024 * 1024  # above this, files go through a presigned upload
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def _is_local(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in {"127.0.0.1", "localhost", "::1"}
+
+
+class _SigV4(httpx.Auth):
+    """Signs requests for an API Gateway endpoint protected by IAM."""
+
+    def __init__(self, region: str) -> None:
+        import boto3
+
+        credentials = boto3.session.Session().get_credentials()
+        if credentials is None:
+            raise ApiError(0, "no_credentials", "no AWS credentials found to sign requests to the deployed API")
+        self.credentials = credentials.get_frozen_credentials()
+        self.region = region
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        aws = AWSRequest(
+            method=request.method,
+            url=str(request.url),
+            data=request.content,
+            headers={"content-type": request.headers.get("content-type", "")},
+        )
+        SigV4Auth(self.credentials, "execute-api", self.region).add_auth(aws)
+        for name, value in aws.headers.items():
+            request.headers[name] = value
+        yield request
+
+
+class ApiClient:
+    def __init__(self, base_url: str | None = None, *, timeout: float = 30.0) -> None:
+        self.base_url = (base_url or os.environ.get("LEADPIPE_API_URL") or DEFAULT_API_URL).rstrip("/")
+        auth: httpx.Auth | None = None
+        if not _is_local(self.base_url):
+            host = urlsplit(self.base_url).hostname or ""
+            parts = host.split(".")
+            region = (
+                parts[2]
+                if len(parts) > 3 and parts[1] == "execute-api"
+                else os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+            )
+            auth = _SigV4(region)
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, auth=auth)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ApiError(0, "unreachable", f"cannot reach {self.base_url}: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                error = response.json().get("error") or {}
+            except ValueError:
+                error = {}
+            raise ApiError(
+                response.status_code,
+                str(error.get("code") or "http_error"),
+                str(error.get("message") or response.text[:300] or response.reason_phrase),
+                error.get("details"),
+            )
+        return response.json() if response.content else None
+
+    # -------------------------------------------------------------------------------------------- imports
+
+    def import_csv(self, data: bytes, filename: str | None = None) -> dict[str, Any]:
+        params = {"filename": filename} if filename else None
+        return self._request(  # type: ignore[no-any-return]
+            "POST", "/imports", content=data, params=params, headers={"content-type": "text/csv"}
+        )
+
+    def upload_csv(self, path: Path) -> dict[str, Any]:
+        """Large files: ask for a presigned URL, PUT the file there; the import starts when the upload lands."""
+        created = self._request("POST", "/imports/uploads", json={"filename": path.name, "content_type": "text/csv"})
+        target = created["upload"]
+        with path.open("rb") as fh:
+            response = httpx.put(target["url"], content=fh, headers=target["headers"], timeout=300)
+        if response.status_code >= 300:
+            raise ApiError(response.status_code, "upload_failed", response.text[:300])
+        return created["job"]  # type: ignore[no-any-return]
+
+    def import_file(self, path: Path, *, upload: bool | None = None) -> dict[str, Any]:
+        if upload is None:
+            upload = path.stat().st_size > BODY_LIMIT
+        if upload:
+            return self.upload_csv(path)
+        return self.import_csv(path.read_bytes(), path.name)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/imports/{quote(job_id)}")  # type: ignore[no-any-return]
+
+    def jobs(self, limit: int = 20) -> list[dict[str, Any]]:
+        return self._request("GET", "/imports", params={"limit": limit})["items"]  # type: ignore[no-any-return]
+
+    def wait_job(
+        self,
+        job_id: str,
+        *,
+        timeout: float = 600,
+        interval: float = 0.25,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.job(job_id)
+            if on_progress:
+                on_progress(job)
+            if job["status"] in {"completed", "completed_with_errors", "failed"}:
+                return job
+            if time.monotonic() > deadline:
+                raise ApiError(0, "timeout", f"job {job_id} still {job['status']} after {timeout:.0f}s")
+            time.sleep(interval)
+
+    # -------------------------------------------------------------------------------------------- contacts
+
+    def contacts(self, **filters: Any) -> dict[str, Any]:
+        params = {k: v for k, v in filters.items() if v is not None}
+        return self._request("GET", "/contacts", params=params)  # type: ignore[no-any-return]
+
+    def contact(self, email: str) -> dict[str, Any]:
+        return self._request("GET", f"/contacts/{quote(email, safe='')}")  # type: ignore[no-any-return]
+
+    def status(self) -> dict[str, Any]:
+        return self._request("GET", "/status")  # type: ignore[no-any-return]
+
+    def openapi(self) -> dict[str, Any]:
+        return self._request("GET", "/openapi.json")  # type: ignore[no-any-return]

@@ -1,0 +1,142 @@
+"""``leadpipe demo``: the whole local loop, offline, in well under a minute.
+
+Starts the local stack from template.yaml (moto as AWS), imports the example CSV once through the HTTP API and once
+by dropping it into the uploads bucket's ``incoming/`` prefix (as ``aws s3 cp`` would), shows progress, the bad rows
+with their reasons, and what was stored, then stops everything.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from leadpipe_local.client import ApiClient
+from leadpipe_local.render import Progress, row_errors, table
+from leadpipe_local.runtime import LocalRuntime
+
+TERMINAL = {"completed", "completed_with_errors", "failed"}
+
+
+class DemoFailed(Exception):
+    pass
+
+
+def _say(out: TextIO, text: str = "") -> None:
+    out.write(text + "\n")
+    out.flush()
+
+
+def _job_line(job: dict[str, Any]) -> str:
+    c = job["counts"]
+    return (
+        f"{job['status']}: {c['rows_read']} rows read, {c['valid']} valid, {c['invalid']} invalid, "
+        f"{c['imported']} new contacts, {c['merged']} merged into existing ones"
+    )
+
+
+def _find_s3_job(api: ApiClient, key: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for job in api.jobs(limit=10):
+            if job["source"] == "s3" and job["filename"] == key.rsplit("/", 1)[-1]:
+                return job
+        time.sleep(0.2)
+    raise DemoFailed(f"no import job appeared for s3 key {key} within {timeout:.0f}s")
+
+
+def run_demo(
+    template: Path,
+    csv_path: Path,
+    *,
+    port: int = 0,
+    state_dir: Path = Path(".leadpipe"),
+    out: TextIO = sys.stdout,
+) -> dict[str, Any]:
+    if not csv_path.exists():
+        raise DemoFailed(f"{csv_path} does not exist")
+    started = time.monotonic()
+    _say(out, "leadpipe demo — the local loop, offline (moto as AWS, resources from template.yaml)")
+    _say(out)
+    _say(out, "▸ starting the local stack")
+    runtime = LocalRuntime(template, api_port=port, state_dir=state_dir)
+    runtime.start()
+    summary: dict[str, Any] = {}
+    try:
+        bucket = runtime.provisioned.ref("UploadsBucket") if runtime.provisioned else ""
+        _say(out, f"  HTTP API   {runtime.api_url}   (OpenAPI document: {runtime.api_url}/openapi.json)")
+        _say(out, f"  AWS        {runtime.aws_endpoint}   (moto; uploads bucket s3://{bucket})")
+        _say(out, f"  functions  {', '.join(runtime.pools)} — ready in {time.monotonic() - started:.1f}s")
+        api = ApiClient(runtime.api_url)
+
+        _say(out)
+        _say(out, f"▸ 1/2  import {csv_path.name} through the HTTP API (POST /imports, Content-Type: text/csv)")
+        job = api.import_csv(csv_path.read_bytes(), csv_path.name)
+        _say(out, f"  job {job['job_id']} accepted (202); following GET /imports/{job['job_id']}")
+        first = api.wait_job(job["job_id"], timeout=120, on_progress=Progress(out))
+        _say(out, "  " + _job_line(first))
+        if first["columns"]:
+            mapping = ", ".join(f"{c['column']} → {c['field']}" for c in first["columns"])
+            _say(out, f"  columns: {mapping}")
+
+        _say(out)
+        key = f"incoming/{csv_path.name}"
+        _say(out, f"▸ 2/2  drop the same file into s3://{bucket}/{key} (what `aws s3 cp` does)")
+        runtime.client("s3").put_object(Bucket=bucket, Key=key, Body=csv_path.read_bytes())
+        found = _find_s3_job(api, key)
+        _say(out, f"  S3 → ImportQueue → import function created job {found['job_id']}")
+        second = api.wait_job(found["job_id"], timeout=120, on_progress=Progress(out))
+        _say(out, "  " + _job_line(second))
+        _say(out, "  every contact already existed, so every valid row was merged: nothing duplicated")
+
+        _say(out)
+        _say(out, f"▸ rows that could not be imported ({first['counts']['invalid']}), with their reasons")
+        _say(out, _indent(row_errors(first)))
+
+        status = api.status()
+        _say(out)
+        _say(out, f"▸ contacts stored: {status['total']} (GET /status; counts kept by counters, not a scan)")
+        counts = {k: v for k, v in status["counts"].items() if v}
+        _say(out, "  by pipeline status: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        page = api.contacts(limit=8)
+        rows = [
+            (
+                c["email"],
+                " ".join(p for p in (c["first_name"], c["last_name"]) if p),
+                c["company"],
+                c["title"],
+                c["domain"],
+                c["tags"],
+                len(c["sources"]),
+            )
+            for c in page["items"]
+        ]
+        _say(out, "  newest contacts (GET /contacts?limit=8):")
+        _say(out, _indent(table(rows, ["email", "name", "company", "title", "domain", "tags", "sources"])))
+
+        merged = next((c for c in page["items"] if len(c["sources"]) > 2), page["items"][0] if page["items"] else None)
+        if merged:
+            _say(out)
+            _say(out, f"▸ one contact's source history (GET /contacts/{merged['email']})")
+            detail = api.contact(merged["email"])
+            src_rows = [(s["source"], s["ref"], s["row"], s["effect"]) for s in detail["sources"]]
+            _say(out, _indent(table(src_rows, ["source", "file", "row", "effect"])))
+
+        if runtime.errors:
+            raise DemoFailed("the local runtime reported errors:\n" + "\n".join(runtime.errors))
+        if first["status"] == "failed" or second["status"] == "failed":
+            raise DemoFailed("an import job failed")
+        if second["counts"]["imported"] != 0:
+            raise DemoFailed("the second import created contacts: duplicates!")
+        summary = {"api_job": first, "s3_job": second, "status": status}
+    finally:
+        _say(out)
+        _say(out, "▸ stopping the local stack")
+        runtime.stop()
+    _say(out, f"done in {time.monotonic() - started:.1f}s")
+    return summary
+
+
+def _indent(text: str, pad: str = "  ") -> str:
+    return "\n".join(pad + line for line in text.splitlines())

@@ -1,0 +1,44 @@
+"""End-to-end fixtures: the local runtime (moto server + worker processes) over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from leadpipe_local.client import ApiClient
+from leadpipe_local.runtime import LocalRuntime
+from tests.conftest import TEMPLATE
+
+
+@pytest.fixture(scope="session")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
+    rt = LocalRuntime(TEMPLATE, api_port=0, state_dir=tmp_path_factory.mktemp("leadpipe"), retry_delay=0)
+    rt.start()
+    yield rt
+    rt.stop()
+
+
+@pytest.fixture
+def api(runtime: LocalRuntime) -> Iterator[ApiClient]:
+    with ApiClient(runtime.api_url) as client:
+        yield client
+
+
+@pytest.fixture
+def domain() -> str:
+    """A company domain no other test uses (the session's runtime is shared)."""
+    return f"{uuid.uuid4().hex[:10]}.example.com"
+
+
+def csv_for(domain: str, n: int, header: str = "Email,First Name,Company,Job Title,Tags\n") -> bytes:
+    rows = "".join(f"p{i}@{domain},Person {i},Co {domain},Title {i},t{i % 2}\n" for i in range(n))
+    return (header + rows).encode()
+
+
+def write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
