@@ -1,0 +1,47 @@
+# leadpipe developer commands. Every target sets up .venv (Python 3.13) first if needed.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-stamp
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: setup demo up test lint typecheck template pytest bench clean
+
+$(STAMP): requirements/dev.txt layers/deps/requirements.txt pyproject.toml scripts/setup-venv
+	@scripts/setup-venv
+
+setup: $(STAMP)
+
+## The local demo: the whole loop, offline (moto as AWS, the embedded defaults).
+demo: $(STAMP)
+	$(BIN)/leadpipe demo
+
+## The local stack in the foreground (Ctrl-C stops it).
+up: $(STAMP)
+	$(BIN)/leadpipe up
+
+## Everything CI runs: lint, types, template checks (cfn-lint, sam validate, sam build), then the test suite.
+test: lint typecheck template pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	MYPYPATH=functions/api:functions/import $(BIN)/mypy shared/leadpipe functions/api/api_handler.py \
+	  functions/api/api_routes functions/import/import_handler.py
+
+template: $(STAMP)
+	$(BIN)/cfn-lint template.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam validate --lint
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build --cached --parallel
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/import_bench.py
+
+clean:
+	rm -rf .aws-sam .leadpipe .pytest_cache .mypy_cache .ruff_cache .hypothesis
