@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from leadpipe_local.client import DEFAULT_API_URL, ApiClient, ApiError
-from leadpipe_local.render import Progress, row_errors, table
+from leadpipe_local.render import Progress, contacts_table, row_errors, table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -200,19 +200,7 @@ def cmd_contacts(args: argparse.Namespace) -> int:
             cursor = page.get("next_cursor")
             if not args.all or not cursor:
                 break
-        rows = [
-            (
-                c["email"],
-                " ".join(p for p in (c["first_name"], c["last_name"]) if p),
-                c["company"],
-                c["title"],
-                c["domain"],
-                c["status"],
-                c["tags"],
-            )
-            for c in items
-        ]
-        text = table(rows, ["email", "name", "company", "title", "domain", "status", "tags"])
+        text = contacts_table(items, ["email", "name", "company", "title", "domain", "status", "tags"])
         if cursor and not args.all:
             text += f"\n(more: --cursor {cursor})"
         _print(args, {"items": items, "next_cursor": cursor}, text)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from leadpipe_local.client import ApiClient
-from leadpipe_local.render import Progress, row_errors, table
+from leadpipe_local.render import Progress, contacts_table, row_errors, table
 from leadpipe_local.runtime import LocalRuntime
 
 TERMINAL = {"completed", "completed_with_errors", "failed"}
@@ -100,20 +100,9 @@ def run_demo(
         counts = {k: v for k, v in status["counts"].items() if v}
         _say(out, "  by pipeline status: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         page = api.contacts(limit=8)
-        rows = [
-            (
-                c["email"],
-                " ".join(p for p in (c["first_name"], c["last_name"]) if p),
-                c["company"],
-                c["title"],
-                c["domain"],
-                c["tags"],
-                len(c["sources"]),
-            )
-            for c in page["items"]
-        ]
         _say(out, "  newest contacts (GET /contacts?limit=8):")
-        _say(out, _indent(table(rows, ["email", "name", "company", "title", "domain", "tags", "sources"])))
+        columns = ["email", "name", "company", "title", "domain", "tags", "sources"]
+        _say(out, _indent(contacts_table(page["items"], columns)))
 
         merged = next((c for c in page["items"] if len(c["sources"]) > 2), page["items"][0] if page["items"] else None)
         if merged:

@@ -38,6 +38,19 @@ def table(rows: Iterable[Sequence[Any]], headers: Sequence[str], *, max_width: i
     return "\n".join(lines)
 
 
+def contacts_table(contacts: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
+    """Contacts as a table. ``name`` joins first and last name; ``sources`` counts the source history."""
+
+    def cell(contact: dict[str, Any], column: str) -> Any:
+        if column == "name":
+            return " ".join(p for p in (contact["first_name"], contact["last_name"]) if p)
+        if column == "sources":
+            return len(contact["sources"])
+        return contact[column]
+
+    return table([[cell(c, col) for col in columns] for c in contacts], columns)
+
+
 def bar(fraction: float, width: int = 24) -> str:
     filled = round(max(0.0, min(1.0, fraction)) * width)
     return "[" + "#" * filled + "." * (width - filled) + "]"

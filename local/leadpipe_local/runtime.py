@@ -569,17 +569,17 @@ class LocalRuntime:
                 QueueUrl=source.queue_url,
                 Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done[i : i + 10])],
             )
-        if self.retry_delay is not None:
-            for m in messages:
-                if m["MessageId"] in failed:
-                    try:
-                        sqs.change_message_visibility(
-                            QueueUrl=source.queue_url,
-                            ReceiptHandle=m["ReceiptHandle"],
-                            VisibilityTimeout=int(self.retry_delay),
-                        )
-                    except Exception as exc:
-                        log.debug("could not shorten visibility: %s", exc)
+        retry = [m for m in messages if m["MessageId"] in failed]
+        if self.retry_delay is not None and retry:
+            for i in range(0, len(retry), 10):
+                entries = [
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": int(self.retry_delay)}
+                    for n, m in enumerate(retry[i : i + 10])
+                ]
+                try:  # if this fails, the messages come back after the queue's own visibility timeout
+                    sqs.change_message_visibility_batch(QueueUrl=source.queue_url, Entries=entries)
+                except Exception as exc:
+                    log.debug("could not shorten visibility: %s", exc)
 
     def _report(self, message: str) -> None:
         self.errors.append(message)

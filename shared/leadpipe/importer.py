@@ -132,7 +132,17 @@ class ImportService:
             size_bytes=len(body),
         )
         job, _ = self.jobs.create(job)
-        self._enqueue(job)
+        try:
+            self._enqueue(job)
+        except Exception as exc:
+            # Without its message nothing would ever run this job: say so on the job, then fail the request.
+            self.jobs.update(
+                job,
+                expect_checkpoint=False,
+                status=JobStatus.FAILED,
+                error=JobError(code="not_queued", message=f"the import could not be queued ({exc}); send it again"),
+            )
+            raise
         return job
 
     def create_upload(

@@ -441,3 +441,18 @@ def test_unknown_messages_are_errors_so_they_reach_the_dlq(stack: Stack) -> None
         remaining_ms=FOREVER,
     )
     assert [r.outcome for r in missing] == ["missing"]
+
+
+def test_a_job_that_could_not_be_queued_says_so(stack: Stack) -> None:
+    svc = service(stack)
+
+    class DownSqs:
+        def send_message(self, **_: Any) -> None:
+            raise RuntimeError("SQS is unavailable")
+
+    svc.sqs = DownSqs()
+    with pytest.raises(RuntimeError):
+        svc.start_from_body("default", (HEADER + contact_rows(2)).encode(), "x.csv")
+    [job] = svc.jobs.recent("default")
+    assert job.status is JobStatus.FAILED and job.error is not None
+    assert job.error.code == "not_queued" and "SQS is unavailable" in job.error.message
