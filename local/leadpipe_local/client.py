@@ -62,7 +62,9 @@ class _SigV4(httpx.Auth):
 
 
 class ApiClient:
-    def __init__(self, base_url: str | None = None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, base_url: str | None = None, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
         self.base_url = (base_url or os.environ.get("LEADPIPE_API_URL") or DEFAULT_API_URL).rstrip("/")
         auth: httpx.Auth | None = None
         if not _is_local(self.base_url):
@@ -74,7 +76,7 @@ class ApiClient:
                 else os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
             )
             auth = _SigV4(region)
-        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, auth=auth)
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, auth=auth, transport=transport)
 
     def close(self) -> None:
         self.http.close()
