@@ -129,12 +129,12 @@ class ContactPage:
     next_cursor: str | None
 
 
-class _Unchanged:
+class Unchanged:
     """Returned by an ``upsert`` mutation to say: leave this contact as it is."""
 
 
-UNCHANGED = _Unchanged()
-Mutation = Callable[[str, Contact | None], Contact | _Unchanged | None]
+UNCHANGED = Unchanged()
+Mutation = Callable[[str, Contact | None], Contact | Unchanged | None]
 
 
 class ContactRepository:
@@ -202,7 +202,7 @@ class ContactRepository:
             for email in pending:
                 before = current.get(email)
                 after = mutate(email, before)
-                if isinstance(after, _Unchanged):
+                if isinstance(after, Unchanged):
                     results[email] = before
                 elif after is None and before is None:
                     results[email] = None

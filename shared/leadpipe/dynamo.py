@@ -69,7 +69,7 @@ def error_code(exc: ClientError) -> str:
 
 
 def backoff(attempt: int, base: float = 0.05, cap: float = 2.0) -> None:
-    time.sleep(min(cap, base * (2**attempt)) * (0.5 + random.random() / 2))
+    time.sleep(min(cap, base * (2.0**attempt)) * (0.5 + random.random() / 2))
 
 
 def batch_get(

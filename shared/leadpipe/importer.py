@@ -19,7 +19,7 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
-from leadpipe.contacts import UNCHANGED, ContactRepository
+from leadpipe.contacts import UNCHANGED, ContactRepository, Unchanged
 from leadpipe.csvfile import HEAD_BYTES, ContactDraft, RawRecord, RowParser, iter_records, sniff
 from leadpipe.dynamo import error_code
 from leadpipe.errors import BadRequest, ImportFileError, PayloadTooLarge
@@ -369,13 +369,13 @@ class ImportService:
         now = self.clock()
         outcomes: dict[str, list[RowOutcome]] = {}
 
-        def mutate(email: str, before: Contact | None) -> Contact | object:
+        def mutate(email: str, before: Contact | None) -> Contact | Unchanged:
             after, rows = apply_rows(before, drafts[email], origin, now)
             outcomes[email] = rows
             return UNCHANGED if all(r.replayed for r in rows) else after
 
         if drafts:
-            self.contacts.upsert(job.workspace, drafts, mutate)  # type: ignore[arg-type]
+            self.contacts.upsert(job.workspace, drafts, mutate)
         changed: list[str] = []
         for email, rows in outcomes.items():
             for row in rows:

@@ -56,13 +56,51 @@ class Failure(BaseModel):
     next_retry_at: datetime | None = None
 
 
+class Conflict(BaseModel):
+    value: str | int | float | bool | None
+    provider: str
+
+
 class FieldValue(BaseModel):
-    """One enriched value with its provenance."""
+    """One enriched value with its provenance: the provider whose answer won, the others that agreed, and the
+    values that lost (a disagreement lowers the confidence)."""
 
     value: str | int | float | bool | None
     provider: str
     confidence: float = Field(ge=0.0, le=1.0)
     fetched_at: datetime
+    agreed_by: list[str] = Field(default_factory=list)
+    conflicts: list[Conflict] = Field(default_factory=list)
+
+
+class ProviderGap(BaseModel):
+    """A provider that could not answer for this contact (timeout, 5xx, 429 past retries, bad key, ...)."""
+
+    provider: str
+    reason: str
+    message: str
+
+
+class EnrichmentMeta(BaseModel):
+    request_id: str
+    enriched_at: datetime
+    sources_asked: list[str] = Field(default_factory=list)  # providers asked, in order (cache hits included)
+    cache_hits: int = 0
+    provider_calls: int = 0
+    gaps: list[ProviderGap] = Field(default_factory=list)
+    skipped: dict[str, str] = Field(default_factory=dict)  # provider -> why it was not asked ("no key", ...)
+    pending: list[str] = Field(default_factory=list)  # asynchronous providers still working
+    min_quality: float = 0.7
+    below_threshold: bool = False
+
+
+class Insight(BaseModel):
+    """Optional LLM-generated notes for outreach."""
+
+    pain_points: list[str] = Field(default_factory=list)
+    hooks: list[str] = Field(default_factory=list)
+    model: str
+    generated_at: datetime
 
 
 class SourceRef(BaseModel):
@@ -120,6 +158,9 @@ class Contact(BaseModel):
 
     quality: float | None = Field(default=None, ge=0.0, le=1.0)
     enrichment: dict[str, FieldValue] = Field(default_factory=dict)
+    enrichment_meta: EnrichmentMeta | None = None
+    intelligence: Insight | None = None
+    do_not_enrich: bool = False
 
     sources: list[SourceRef] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
@@ -223,6 +264,48 @@ class ImportMessage(BaseModel):
     type: Literal["import.run"] = "import.run"
     workspace: Workspace
     job_id: str
+
+
+class EnrichOptions(BaseModel):
+    """Options of an enrichment request (the original system's names are accepted as aliases)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    cache: bool = True
+    include_company: bool = Field(default=True, alias="includeCompany")
+    include_intelligence: bool = Field(default=False, alias="includeIntelligence")
+    min_quality: float | None = Field(default=None, ge=0.0, le=1.0, alias="minQuality")
+
+
+class EnrichMessage(BaseModel):
+    """EnrichQueue message asking for these contacts to be enriched (from POST /enrich or a retry)."""
+
+    type: Literal["enrich.request"] = "enrich.request"
+    workspace: Workspace
+    request_id: str
+    emails: list[str] = Field(min_length=1, max_length=100)
+    options: EnrichOptions = Field(default_factory=EnrichOptions)
+
+
+class EnrichPollMessage(BaseModel):
+    """EnrichQueue message (sent with a delay) to collect an asynchronous provider's pending batch."""
+
+    type: Literal["enrich.poll"] = "enrich.poll"
+    workspace: Workspace
+    request_id: str
+    provider: str
+    provider_request_id: str
+    emails: list[str] = Field(min_length=1, max_length=250)
+    attempt: int = 1
+
+
+class ContactsEnriched(BaseModel):
+    workspace: Workspace
+    request_id: str
+    emails: list[str]
+
+
+DETAIL_CONTACTS_ENRICHED = "contacts.enriched"
 
 
 class ContactsImported(BaseModel):

@@ -33,12 +33,27 @@ class Settings(BaseModel):
     event_bus_name: Annotated[str, _env("EVENT_BUS_NAME")] = ""
     uploads_bucket: Annotated[str, _env("UPLOADS_BUCKET")] = ""
     import_queue_url: Annotated[str, _env("IMPORT_QUEUE_URL")] = ""
+    enrich_queue_url: Annotated[str, _env("ENRICH_QUEUE_URL")] = ""
+    enrich_cache_table: Annotated[str, _env("ENRICH_CACHE_TABLE")] = ""
+    suppression_salt_secret: Annotated[str, _env("SUPPRESSION_SALT_SECRET")] = ""
+    provider_keys_path: Annotated[str, _env("PROVIDER_KEYS_PATH")] = ""
 
     auto_enrich_on_import: Annotated[bool, _env("AUTO_ENRICH_ON_IMPORT")] = False
     auto_sync_after_enrich: Annotated[bool, _env("AUTO_SYNC_AFTER_ENRICH")] = False
     cache_days: Annotated[int, _env("CACHE_DAYS", ge=1, le=3650)] = 30
     min_quality: Annotated[float, _env("MIN_QUALITY", ge=0.0, le=1.0)] = 0.7
     default_workspace: Annotated[str, _env("DEFAULT_WORKSPACE", pattern=WORKSPACE_PATTERN)] = "default"
+
+    # Enrichment: providers in waterfall order, the confidence a field needs before later providers are skipped,
+    # how long misses are cached, how many enrich containers run at once (each keeps 1/N of a provider's rate
+    # limit), when a failed enrichment is retried.
+    enrich_providers: Annotated[str, _env("ENRICH_PROVIDERS")] = "sample,sample-web,apollo,pdl,hunter,dropcontact"
+    enrich_field_threshold: Annotated[float, _env("ENRICH_FIELD_THRESHOLD", ge=0.0, le=1.0)] = 0.7
+    cache_miss_days: Annotated[int, _env("CACHE_MISS_DAYS", ge=1, le=3650)] = 7
+    enrich_concurrency: Annotated[int, _env("ENRICH_CONCURRENCY", ge=1, le=1000)] = 2
+    enrich_retry_minutes: Annotated[int, _env("ENRICH_RETRY_MINUTES", ge=1)] = 60
+    enrich_time_margin_ms: Annotated[int, _env("ENRICH_TIME_MARGIN_MS", ge=0)] = 30_000
+    enrich_max_polls: Annotated[int, _env("ENRICH_MAX_POLLS", ge=1)] = 40
 
     # Import tuning. Rows are written in chunks; after each chunk the job checkpoint advances, and when less than
     # the margin of the invocation's time is left, the rest continues in a follow-up message.
@@ -59,6 +74,10 @@ class Settings(BaseModel):
             if lowered in {"false", "0", "no", "off", ""}:
                 return False
         return value
+
+    @property
+    def provider_order(self) -> list[str]:
+        return [p.strip() for p in self.enrich_providers.split(",") if p.strip()]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from leadpipe.contacts import UNCHANGED, ContactChange, ContactRepository, shard_of
+from leadpipe.contacts import UNCHANGED, ContactChange, ContactRepository, Unchanged, shard_of
 from leadpipe.errors import BadRequest
 from leadpipe.models import Contact, PipelineStatus
 from tests.conftest import Stack
@@ -58,7 +58,7 @@ def test_a_concurrent_update_is_never_lost(repo: ContactRepository) -> None:
     seed(repo, [contact("ann@acme.com"), contact("bob@acme.com")])
     interfered = {"done": False}
 
-    def add_title(email: str, before: Contact | None) -> Contact | object:
+    def add_title(email: str, before: Contact | None) -> Contact | Unchanged:
         assert before is not None
         if not interfered["done"]:
             # Someone else writes Ann between our read and our write.
@@ -100,7 +100,7 @@ def test_counters_follow_status_changes_and_deletes(repo: ContactRepository) -> 
     assert repo.counts("default")["imported"] == 10
 
     def to_status(status: PipelineStatus) -> Any:
-        def mutate(email: str, before: Contact | None) -> Contact | object:
+        def mutate(email: str, before: Contact | None) -> Contact | Unchanged:
             assert before is not None
             if email.startswith("p1"):
                 return UNCHANGED

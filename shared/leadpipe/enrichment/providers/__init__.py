@@ -1,0 +1,1 @@
+"""Enrichment providers. Each module holds one adapter; ``registry`` builds them by name."""
