@@ -1,0 +1,232 @@
+"""A small threaded HTTP server for fakes of third-party APIs: JSON routes, a request log, fault injection.
+
+Subclasses register routes with ``@route("POST", "/api/v1/people/bulk_match")`` (``{name}`` segments become
+path parameters) and return ``Reply`` objects in the real API's shapes. Faults make the fake misbehave the way
+real services do: error statuses, 429 storms with Retry-After, latency, timeouts (answering after the client gave
+up), malformed JSON; for the next N calls, for a fraction of calls, or for a period.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    params: dict[str, str]  # path parameters
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    at: float = field(default_factory=time.time)
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None  # JSON-serialisable, or bytes sent as they are
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Fault:
+    """How to misbehave. ``times``: for the next N matching calls; ``fraction``: that share of calls; ``until``:
+    an epoch time. ``path`` (regex) limits it to some routes."""
+
+    status: int | None = None
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    latency: float = 0.0
+    timeout: float = 0.0  # sleep this long before answering (longer than the client's timeout)
+    malformed: bool = False
+    times: int | None = None
+    fraction: float | None = None
+    until: float | None = None
+    path: str | None = None
+
+    def applies(self, request: Request, rng: random.Random) -> bool:
+        if self.path and not re.search(self.path, request.path):
+            return False
+        if self.until is not None and time.time() > self.until:
+            return False
+        if self.times is not None:
+            if self.times <= 0:
+                return False
+            self.times -= 1
+            return True
+        if self.fraction is not None:
+            return rng.random() < self.fraction
+        return True
+
+    @property
+    def spent(self) -> bool:
+        return (self.times is not None and self.times <= 0) or (self.until is not None and time.time() > self.until)
+
+
+Handler = Callable[[Any, Request], Reply]
+
+
+def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
+    def mark(fn: Handler) -> Handler:
+        fn._route = (method.upper(), pattern)  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+class FakeServer:
+    """Base class of the fakes. ``start()`` serves on 127.0.0.1 (port 0 picks a free one) in a thread."""
+
+    name = "fake"
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, seed: int = 7) -> None:
+        self.host = host
+        self.port = port
+        self.requests: list[Request] = []
+        self.faults: list[Fault] = []
+        self.latency = 0.0  # added to every call
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        for attr in dir(type(self)):
+            fn = getattr(type(self), attr)
+            spec = getattr(fn, "_route", None)
+            if spec:
+                method, pattern = spec
+                regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "/?$"
+                self._routes.append((method, re.compile(regex), fn))
+        self._server: ThreadingHTTPServer | None = None
+
+    # ------------------------------------------------------------------------------------------------- control
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> FakeServer:
+        fake = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body go out in separate writes; without this, Nagle's algorithm and the client's
+                # delayed ACK add ~40 ms to every keep-alive request.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                reply = fake.handle(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                payload = (
+                    reply.body
+                    if isinstance(reply.body, bytes)
+                    else (b"" if reply.body is None else json.dumps(reply.body).encode())
+                )
+                try:
+                    self.send_response(reply.status)
+                    headers = {"content-type": "application/json", **{k.lower(): v for k, v in reply.headers.items()}}
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout fault)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((self.host, self.port), _Handler)
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name=f"fake-{self.name}"
+        ).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def inject(self, fault: Fault) -> Fault:
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self.faults.clear()
+
+    def calls(self, path_regex: str = "", method: str | None = None) -> list[Request]:
+        with self.lock:
+            return [
+                r
+                for r in self.requests
+                if re.search(path_regex, r.path) and (method is None or r.method == method.upper())
+            ]
+
+    # ------------------------------------------------------------------------------------------------- serving
+
+    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
+        parts = urlsplit(target)
+        handler: Handler | None = None
+        params: dict[str, str] = {}
+        for route_method, regex, fn in self._routes:
+            match = regex.match(parts.path)
+            if match and route_method == method:
+                handler, params = fn, match.groupdict()
+                break
+        request = Request(method, parts.path, params, parse_qs(parts.query), headers, body)
+        if handler is None:
+            with self.lock:
+                self.requests.append(request)
+            return Reply(404, {"error": f"no route {method} {parts.path}"})
+        with self.lock:
+            self.requests.append(request)
+            fault = next((f for f in self.faults if f.applies(request, self.rng)), None)
+            self.faults = [f for f in self.faults if not f.spent]
+        if self.latency:
+            time.sleep(self.latency)
+        if fault is not None:
+            if fault.latency:
+                time.sleep(fault.latency)
+            if fault.timeout:
+                time.sleep(fault.timeout)
+            if fault.malformed:
+                return Reply(200, b'{"truncated": ', {"content-type": "application/json"})
+            if fault.status is not None:
+                return Reply(fault.status, fault.body, dict(fault.headers))
+        try:
+            return handler(self, request)
+        except Exception as exc:  # a bug in the fake shows as a 500 with the reason, like a broken upstream
+            return Reply(500, {"error": f"fake {self.name} failed: {type(exc).__name__}: {exc}"})
