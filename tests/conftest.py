@@ -42,6 +42,10 @@ class Stack:
     import_queue_url: str
     import_dlq_url: str
     bus: str
+    provisioned: Any = None  # leadpipe_local.provision.Provisioned: every resource's Ref and attributes
+
+    def ref(self, logical_id: str) -> Any:
+        return self.provisioned.ref(logical_id)
 
     def client(self, service: str) -> Any:
         if service not in self.clients:
@@ -74,6 +78,7 @@ def stack() -> Iterator[Stack]:
             import_queue_url=done.ref("ImportQueue"),
             import_dlq_url=done.ref("ImportDLQ"),
             bus=done.ref("EventBus"),
+            provisioned=done,
         )
 
 

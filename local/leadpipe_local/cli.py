@@ -155,6 +155,46 @@ def _print_job(job: dict[str, Any]) -> None:
         print(row_errors(job))
 
 
+def cmd_enrich(args: argparse.Namespace) -> int:
+    selector = {k: v for k, v in (("status", args.status), ("tag", args.tag), ("domain", args.domain)) if v}
+    if bool(args.emails) == bool(selector):
+        print("error: give emails, or one of --status/--tag/--domain", file=sys.stderr)
+        return 2
+    options: dict[str, Any] = {"cache": not args.no_cache, "includeIntelligence": args.intelligence}
+    if args.min_quality is not None:
+        options["minQuality"] = args.min_quality
+    with ApiClient(args.api_url) as api:
+        accepted = api.enrich(args.emails or None, filter=selector or None, limit=args.limit, options=options)
+        lines = [f"request {accepted['request_id']}: {accepted['queued']} contact(s) queued"]
+        lines += [f"  not found: {e}" for e in accepted["not_found"]]
+        lines += [f"  invalid: {i['value']!r} ({i['reason']})" for i in accepted["invalid"]]
+        if args.wait and accepted["request_id"] and args.emails:
+            done = _wait_enriched(api, accepted, args.emails)
+            lines.append(contacts_table(done, ["email", "status", "quality", "status_reason"]))
+        _print(args, accepted, "\n".join(lines))
+    return 0
+
+
+def _wait_enriched(
+    api: ApiClient, accepted: dict[str, Any], emails: list[str], timeout: float = 300
+) -> list[dict[str, Any]]:
+    import time
+
+    wanted = {e.strip().lower() for e in emails} - set(accepted["not_found"])
+    deadline = time.monotonic() + timeout
+    while True:
+        contacts = [api.contact(e) for e in sorted(wanted)]
+        finished = [
+            c
+            for c in contacts
+            if (c.get("enrichment_meta") or {}).get("request_id") == accepted["request_id"]
+            and c["status"] in {"enriched", "failed", "skipped"}
+        ]
+        if len(finished) == len(contacts) or time.monotonic() > deadline:
+            return contacts
+        time.sleep(0.5)
+
+
 def cmd_jobs(args: argparse.Namespace) -> int:
     with ApiClient(args.api_url) as api:
         jobs = api.jobs(limit=args.limit)
@@ -313,6 +353,19 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--no-wait", action="store_true", help="return once the job is queued")
     client(imp)
     imp.set_defaults(func=cmd_import)
+
+    enrich = sub.add_parser("enrich", help="enrich contacts now (emails, or --status/--tag/--domain)")
+    enrich.add_argument("emails", nargs="*")
+    enrich.add_argument("--status")
+    enrich.add_argument("--tag")
+    enrich.add_argument("--domain")
+    enrich.add_argument("--limit", type=int, help="most contacts a filter selects (default 1000)")
+    enrich.add_argument("--no-cache", action="store_true", help="ask the providers again even inside the cache TTL")
+    enrich.add_argument("--min-quality", type=float, help="publish contacts.enriched from this quality (0-1)")
+    enrich.add_argument("--intelligence", action="store_true", help="add LLM pain points/hooks (needs LLM_API_KEY)")
+    enrich.add_argument("--wait", action="store_true", help="wait for the listed emails and show their quality")
+    client(enrich)
+    enrich.set_defaults(func=cmd_enrich)
 
     jobs = sub.add_parser("jobs", help="list import jobs, newest first")
     jobs.add_argument("--limit", type=int, default=20)

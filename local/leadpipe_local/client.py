@@ -164,6 +164,23 @@ class ApiClient:
     def contact(self, email: str) -> dict[str, Any]:
         return self._request("GET", f"/contacts/{quote(email, safe='')}")  # type: ignore[no-any-return]
 
+    def enrich(
+        self,
+        emails: list[str] | None = None,
+        *,
+        filter: dict[str, Any] | None = None,
+        limit: int | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"options": options or {}}
+        if emails is not None:
+            body["emails"] = emails
+        if filter is not None:
+            body["filter"] = filter
+        if limit is not None:
+            body["limit"] = limit
+        return self._request("POST", "/enrich", json=body)  # type: ignore[no-any-return]
+
     def status(self) -> dict[str, Any]:
         return self._request("GET", "/status")  # type: ignore[no-any-return]
 

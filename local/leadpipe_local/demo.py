@@ -94,6 +94,14 @@ def run_demo(
         _say(out, f"▸ rows that could not be imported ({first['counts']['invalid']}), with their reasons")
         _say(out, _indent(row_errors(first)))
 
+        _say(out)
+        _say(
+            out,
+            "▸ enrichment: contacts.imported → AutoEnrich rule → EnrichQueue → enrich function (provider waterfall)",
+        )
+        enriched = _wait_for_enrichment(api, runtime, out)
+        summary["enrichment"] = _show_enrichment(api, enriched, out)
+
         status = api.status()
         _say(out)
         _say(out, f"▸ contacts stored: {status['total']} (GET /status; counts kept by counters, not a scan)")
@@ -118,13 +126,106 @@ def run_demo(
             raise DemoFailed("an import job failed")
         if second["counts"]["imported"] != 0:
             raise DemoFailed("the second import created contacts: duplicates!")
-        summary = {"api_job": first, "s3_job": second, "status": status}
+        summary.update({"api_job": first, "s3_job": second, "status": status})
     finally:
         _say(out)
         _say(out, "▸ stopping the local stack")
         runtime.stop()
     _say(out, f"done in {time.monotonic() - started:.1f}s")
     return summary
+
+
+def _all_contacts(api: ApiClient) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = api.contacts(limit=100, cursor=cursor)
+        items.extend(page["items"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return items
+
+
+def _wait_for_enrichment(
+    api: ApiClient, runtime: LocalRuntime, out: TextIO, timeout: float = 120
+) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = api.status()["counts"]
+        waiting = counts["imported"] + counts["enriching"]
+        _say(out, f"  enriched {counts['enriched']:>4}   waiting {waiting:>4}   failed {counts['failed']:>3}")
+        if not waiting:
+            break
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"{waiting} contacts were still waiting for enrichment after {timeout:.0f}s")
+        time.sleep(0.5)
+    runtime.wait_until_idle(60)
+    return _all_contacts(api)
+
+
+def _show_enrichment(api: ApiClient, contacts: list[dict[str, Any]], out: TextIO) -> dict[str, Any]:
+    status = api.status()
+    asked = [p["name"] for p in status["providers"] if p["enabled"]]
+    skipped = [p["name"] for p in status["providers"] if not p["enabled"]]
+    _say(out, f"  providers asked, in order: {', '.join(asked)}")
+    if skipped:
+        _say(out, f"  skipped (no API key — never faked): {', '.join(skipped)}")
+    scored = [c for c in contacts if c["quality"] is not None]
+    minimum = status["config"]["min_quality"]
+    passed = [c for c in scored if c["quality"] >= minimum]
+    _say(
+        out,
+        f"  quality of {len(scored)} contacts (published as contacts.enriched at ≥ {minimum}: {len(passed)}; "
+        f"kept with reason below_threshold: {len(scored) - len(passed)})",
+    )
+    buckets = [0] * 10
+    for c in scored:
+        buckets[min(9, int(c["quality"] * 10))] += 1
+    widest = max(buckets) or 1
+    for i, n in enumerate(buckets):
+        if n or (i and buckets[i - 1]):
+            _say(out, f"    {i / 10:.1f}-{(i + 1) / 10:.1f}  {'█' * max(1, round(30 * n / widest)) if n else ''} {n}")
+
+    def conflicts(c: dict[str, Any]) -> int:
+        return sum(len(f["conflicts"]) for f in c["enrichment"].values())
+
+    def agreements(c: dict[str, Any]) -> int:
+        return sum(len(f["agreed_by"]) for f in c["enrichment"].values())
+
+    picks = []
+    if scored:
+        picks.append(max(scored, key=lambda c: (agreements(c), c["quality"])))
+        disputed = [c for c in scored if conflicts(c) and c not in picks]
+        if disputed:
+            picks.append(max(disputed, key=conflicts))
+        below = [c for c in scored if c["quality"] < minimum and c not in picks]
+        if below:
+            picks.append(below[0])
+    for contact in picks:
+        detail = api.contact(contact["email"])
+        meta = detail["enrichment_meta"] or {}
+        _say(out)
+        _say(
+            out,
+            f"  {detail['email']}  quality {detail['quality']:.2f}  status {detail['status']}"
+            + (f" ({detail['status_reason']})" if detail["status_reason"] else "")
+            + f"  sources asked: {', '.join(meta.get('sources_asked', []))}",
+        )
+        rows = []
+        for name, value in sorted(detail["enrichment"].items()):
+            disputes = "; ".join(f"{c['value']} ({c['provider']})" for c in value["conflicts"])
+            rows.append(
+                (
+                    name,
+                    value["value"],
+                    value["provider"],
+                    f"{value['confidence']:.2f}",
+                    ", ".join(value["agreed_by"]),
+                    disputes,
+                )
+            )
+        _say(out, _indent(table(rows, ["field", "value", "source", "confidence", "confirmed by", "disagreed"]), "    "))
+    return {"contacts": len(scored), "published": len(passed), "buckets": buckets, "shown": [c["email"] for c in picks]}
 
 
 def _indent(text: str, pad: str = "  ") -> str:

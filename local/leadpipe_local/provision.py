@@ -274,6 +274,18 @@ class Provisioner:
         arn = self.client("sns").create_topic(Name=name)["TopicArn"]
         return ResourceState(ref=arn, attributes={"TopicArn": arn, "TopicName": name})
 
+    # ---------------------------------------------------------------------------------------------- Secrets
+
+    def _secret(self, logical_id: str, props: dict[str, Any]) -> ResourceState:
+        name = props.get("Name") or self._name(logical_id, 256)
+        value = props.get("SecretString")
+        if value is None:
+            value = _generated_secret(props.get("GenerateSecretString") or {})
+        arn = self.client("secretsmanager").create_secret(
+            Name=name, SecretString=value, Description=props.get("Description", "")
+        )["ARN"]
+        return ResourceState(ref=arn, attributes={"Id": arn})
+
     _HANDLERS: dict[str, Callable[[Provisioner, str, dict[str, Any]], ResourceState]] = {
         "AWS::DynamoDB::Table": _table,
         "AWS::SQS::Queue": _queue,
@@ -282,4 +294,26 @@ class Provisioner:
         "AWS::Events::EventBus": _bus,
         "AWS::Events::Rule": _rule,
         "AWS::SNS::Topic": _topic,
+        "AWS::SecretsManager::Secret": _secret,
     }
+
+
+def _generated_secret(spec: dict[str, Any]) -> str:
+    """What ``GenerateSecretString`` produces: a random password, optionally inside a JSON template."""
+    import secrets
+    import string
+
+    alphabet = string.ascii_letters + string.digits
+    if str(spec.get("ExcludePunctuation", "false")).lower() != "true":
+        alphabet += "!#$%&()*+,-.:;<=>?@[]^_{|}~"
+    if str(spec.get("IncludeSpace", "false")).lower() == "true":
+        alphabet += " "
+    excluded = set(spec.get("ExcludeCharacters", ""))
+    alphabet = "".join(c for c in alphabet if c not in excluded)
+    password = "".join(secrets.choice(alphabet) for _ in range(int(spec.get("PasswordLength", 32))))
+    template = spec.get("SecretStringTemplate")
+    if template and spec.get("GenerateStringKey"):
+        data = json.loads(template)
+        data[spec["GenerateStringKey"]] = password
+        return json.dumps(data)
+    return password

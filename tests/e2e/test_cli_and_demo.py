@@ -83,6 +83,12 @@ def test_the_demo_imports_both_ways_and_reports_bad_rows(tmp_path: Path) -> None
         "the header has 11 columns",
     ):
         assert reason in text
+    enrichment = summary["enrichment"]
+    assert enrichment["contacts"] == 186 and 0 < enrichment["published"] < 186  # some are below the threshold
+    assert sum(enrichment["buckets"]) == 186 and len(enrichment["shown"]) == 3
+    assert "providers asked, in order: sample, sample-web" in text
+    assert "skipped (no API key — never faked): apollo, pdl, hunter, dropcontact" in text
+    assert "below_threshold" in text and "confirmed by" in text
     assert "stopping the local stack" in text
 
 
@@ -104,7 +110,7 @@ def test_a_large_import_continues_across_invocations_through_the_runtime(tmp_pat
         assert done["counts"]["rows_read"] == 250
         assert (done["counts"]["imported"], done["counts"]["merged"]) == (240, 10)
         assert rt.pools["ImportFunction"].stats["invocations"] == baseline + 10  # 250 rows, 25 per invocation
-        assert api.status()["counts"]["imported"] == 240
+        assert api.status()["total"] == 240  # imported, or already enriched by the AutoEnrich path
 
 
 def test_up_serves_until_ctrl_c_and_stops_everything(tmp_path: Path) -> None:
@@ -172,3 +178,22 @@ def test_up_serves_until_ctrl_c_and_stops_everything(tmp_path: Path) -> None:
         raise AssertionError("moto is still serving after Ctrl-C")
     except httpx.ConnectError:
         pass
+
+
+def test_enrich_command_queues_and_waits(
+    runtime: LocalRuntime, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv as _csv
+
+    domain = next(_csv.DictReader((ROOT / "shared/leadpipe/data/companies.csv").open()))["domain"]
+    email = f"cli-{tmp_path.name[-6:]}@{domain}"
+    path = write(tmp_path, "one.csv", f"Email,Job Title\n{email},CFO\n".encode())
+    url = ["--api-url", runtime.api_url]
+    assert main(["import", str(path), *url]) == 0
+    runtime.wait_until_idle(60)
+    capsys.readouterr()
+    assert main(["enrich", email.upper(), "ghost@nowhere.example", "--min-quality", "0.2", "--wait", *url]) == 0
+    out = capsys.readouterr().out
+    assert "1 contact(s) queued" in out and "not found: ghost@nowhere.example" in out
+    assert email in out and "enriched" in out
+    assert main(["enrich", *url]) == 2  # neither emails nor a filter

@@ -814,10 +814,13 @@ def _placeholders(template: dict[str, Any], **kwargs: Any) -> Resolver:
 
 def test_real_template_loads(real_template: dict[str, Any]) -> None:
     assert real_template["Transform"] == "AWS::Serverless-2016-10-31"
-    assert real_template["Conditions"] == {"HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}}
+    assert real_template["Conditions"] == {
+        "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]},
+        "AutoEnrich": {"Fn::Equals": [{"Ref": "AutoEnrichOnImport"}, "true"]},
+    }
     assert real_template["Globals"]["Function"]["Layers"] == [{"Ref": "DepsLayer"}, {"Ref": "SharedLayer"}]
     functions = sorted(k for k, v in real_template["Resources"].items() if v["Type"] == FN)
-    assert functions == ["ApiFunction", "ImportFunction"]
+    assert functions == ["ApiFunction", "EnrichFunction", "ImportFunction"]
 
 
 def test_real_template_parameter_defaults(real_template: dict[str, Any]) -> None:
@@ -830,6 +833,10 @@ def test_real_template_parameter_defaults(real_template: dict[str, Any]) -> None
         "LogLevel": "INFO",
         "UploadRetentionDays": "30",
         "AlarmEmail": "",
+        "EnrichProviders": "sample,sample-web,apollo,pdl,hunter,dropcontact",
+        "EnrichConcurrency": "2",
+        "CacheMissDays": "7",
+        "EnrichRetrySchedule": "rate(15 minutes)",
     }
 
 
@@ -838,6 +845,10 @@ def test_real_template_conditions(real_template: dict[str, Any]) -> None:
     with_email = Resolver(real_template, parameters={"AlarmEmail": "ops@example.com"})
     assert with_email.active("AlarmEmailSubscription") is True
     assert all(with_email.active(r) for r in real_template["Resources"])
+    # AUTO_ENRICH_ON_IMPORT off: the rule and its queue policy do not exist (moto would deliver to a disabled rule)
+    manual = Resolver(real_template, parameters={"AutoEnrichOnImport": "false"})
+    inactive = sorted(r for r in real_template["Resources"] if not manual.active(r))
+    assert inactive == ["AlarmEmailSubscription", "AutoEnrichQueuePolicy", "AutoEnrichRule"]
 
 
 def test_real_template_every_function_resolves_with_globals(real_template: dict[str, Any]) -> None:
@@ -861,6 +872,13 @@ def test_real_template_every_function_resolves_with_globals(real_template: dict[
         "AUTO_SYNC_AFTER_ENRICH": "false",
         "CACHE_DAYS": "30",
         "MIN_QUALITY": "0.7",
+        "ENRICH_QUEUE_URL": "ref-EnrichQueue",
+        "ENRICH_CACHE_TABLE": "ref-EnrichCacheTable",
+        "ENRICH_PROVIDERS": "sample,sample-web,apollo,pdl,hunter,dropcontact",
+        "ENRICH_CONCURRENCY": "2",
+        "CACHE_MISS_DAYS": "7",
+        "PROVIDER_KEYS_PATH": "/leadpipe/qa/workspaces",
+        "SUPPRESSION_SALT_SECRET": "ref-SuppressionSalt",
     }
     api = resolved["ApiFunction"]
     assert api["Environment"] == {"Variables": common_env}
@@ -876,7 +894,8 @@ def test_real_template_every_function_resolves_with_globals(real_template: dict[
         "Type": "HttpApi",
         "Properties": {"ApiId": "ref-HttpApi", "Path": "/contacts/{email}", "Method": "GET"},
     }
-    assert api["Policies"][3]["Statement"][0]["Resource"] == [
+    [uploads] = [p for p in api["Policies"] if "Statement" in p]
+    assert uploads["Statement"][0]["Resource"] == [
         "arn:UploadsBucket/imports/*",
         "arn:UploadsBucket/incoming/uploads/*",
     ]
@@ -887,6 +906,16 @@ def test_real_template_every_function_resolves_with_globals(real_template: dict[
     assert imp["Layers"] == ["ref-DepsLayer", "ref-SharedLayer"]
     assert (imp["Timeout"], imp["MemorySize"]) == (300, 1024)
     assert imp["Events"]["ImportQueueMessages"]["Properties"]["Queue"] == "arn:ImportQueue"
+    enrich = resolved["EnrichFunction"]
+    assert enrich["Environment"] == {"Variables": common_env}
+    assert (enrich["Timeout"], enrich["Handler"]) == (300, "enrich_handler.handler")
+    source = enrich["Events"]["EnrichQueueMessages"]["Properties"]
+    assert (source["Queue"], source["BatchSize"], source["ScalingConfig"]) == (
+        "arn:EnrichQueue",
+        1,
+        {"MaximumConcurrency": "2"},
+    )
+    assert enrich["Events"]["RetryDue"]["Properties"]["Schedule"] == "rate(15 minutes)"
 
 
 def test_real_template_every_resource_and_output_resolves(real_template: dict[str, Any]) -> None:
@@ -934,7 +963,11 @@ def test_real_template_dependencies_form_a_valid_order(real_template: dict[str, 
         "EventBus",
         "UploadsBucket",
         "ImportQueue",
+        "EnrichQueue",
+        "EnrichCacheTable",
+        "SuppressionSalt",
     }
+    assert graph["AutoEnrichQueuePolicy"] == {"EnrichQueue", "AutoEnrichRule"}
     order = list(TopologicalSorter(graph).static_order())
     assert sorted(order) == sorted(resources)
     for logical_id, deps in graph.items():

@@ -6,6 +6,7 @@ from functools import cache
 
 from leadpipe.aws import AwsClients
 from leadpipe.contacts import ContactRepository
+from leadpipe.enrichment.keys import ProviderKeys
 from leadpipe.events import EventPublisher
 from leadpipe.importer import ImportService
 from leadpipe.jobs import JobRepository
@@ -16,7 +17,9 @@ clients = AwsClients()
 
 @cache
 def settings() -> Settings:
-    return get_settings().require("contacts_table", "state_table", "uploads_bucket", "import_queue_url")
+    return get_settings().require(
+        "contacts_table", "state_table", "uploads_bucket", "import_queue_url", "enrich_queue_url"
+    )
 
 
 @cache
@@ -27,6 +30,11 @@ def contacts() -> ContactRepository:
 @cache
 def jobs() -> JobRepository:
     return JobRepository(clients.dynamodb, settings().state_table)
+
+
+@cache
+def provider_keys() -> ProviderKeys:
+    return ProviderKeys(settings().provider_keys_path, ssm_client=clients.get("ssm"))
 
 
 @cache

@@ -9,7 +9,10 @@ from pydantic import BaseModel, Field
 
 from leadpipe.models import (
     Contact,
+    EnrichmentMeta,
+    Failure,
     FieldValue,
+    Insight,
     Job,
     JobCounts,
     JobError,
@@ -141,8 +144,12 @@ class ContactView(BaseModel):
     status: PipelineStatus
     status_reason: str | None
     lifecycle: LifecycleStage
-    quality: float | None
-    enrichment: dict[str, FieldValue]
+    quality: float | None = Field(description="0-1, see docs/enrichment.md")
+    enrichment: dict[str, FieldValue] = Field(description="each enriched field: value, provider, confidence, time")
+    enrichment_meta: EnrichmentMeta | None = Field(description="sources asked, gaps, below_threshold")
+    intelligence: Insight | None
+    failure: Failure | None
+    do_not_enrich: bool
     sources: list[SourceRef]
     created_at: datetime
     updated_at: datetime
@@ -150,7 +157,7 @@ class ContactView(BaseModel):
 
     @classmethod
     def of(cls, contact: Contact) -> ContactView:
-        data = contact.model_dump(exclude={"tags", "failure"})
+        data = contact.model_dump(exclude={"tags"})
         return cls(**data, tags=sorted(contact.tags))
 
 
@@ -163,5 +170,6 @@ class StatusView(BaseModel):
     workspace: str
     stage: str
     config: dict[str, Any]
+    providers: list[dict[str, Any]] = Field(description="the enrichment waterfall, in order, and who is skipped")
     counts: dict[str, int]
     total: int

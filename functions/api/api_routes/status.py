@@ -6,6 +6,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from api_routes import deps
 from api_routes.schemas import StatusView
+from leadpipe.enrichment.registry import describe
 
 router = APIGatewayHttpRouter()
 
@@ -22,8 +23,12 @@ def get_status() -> StatusView:
             "auto_enrich_on_import": settings.auto_enrich_on_import,
             "auto_sync_after_enrich": settings.auto_sync_after_enrich,
             "cache_days": settings.cache_days,
+            "cache_miss_days": settings.cache_miss_days,
             "min_quality": settings.min_quality,
+            "field_threshold": settings.enrich_field_threshold,
+            "enrich_concurrency": settings.enrich_concurrency,
         },
+        providers=describe(settings.provider_order, deps.provider_keys(), workspace),
         counts=counts,
         total=sum(counts.values()),
     )

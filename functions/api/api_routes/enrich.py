@@ -1,0 +1,113 @@
+"""/enrich: queue enrichment for a list of emails or for the contacts matching a filter."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel, Field, model_validator
+
+from api_routes import deps
+from leadpipe.enrichment.service import queue_enrichment
+from leadpipe.errors import BadRequest
+from leadpipe.models import EnrichOptions, PipelineStatus
+from leadpipe.normalize import FieldProblem, normalize_domain, normalize_email
+
+router = APIGatewayHttpRouter()
+
+
+class EnrichFilter(BaseModel):
+    status: PipelineStatus | None = None
+    tag: str | None = Field(None, max_length=64)
+    domain: str | None = Field(None, max_length=253)
+
+
+class EnrichRequest(BaseModel):
+    emails: list[str] | None = Field(None, min_length=1, max_length=1000, description="contacts to enrich")
+    filter: EnrichFilter | None = Field(None, description="or: every contact matching this filter (up to limit)")
+    limit: int = Field(1000, ge=1, le=10_000, description="most contacts a filter may select")
+    options: EnrichOptions = Field(default_factory=EnrichOptions)
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> EnrichRequest:
+        if (self.emails is None) == (self.filter is None):
+            raise ValueError("give either emails or filter")
+        return self
+
+
+class InvalidEmail(BaseModel):
+    value: str
+    reason: str
+
+
+class EnrichAccepted(BaseModel):
+    request_id: str | None
+    queued: int
+    messages: int
+    not_found: list[str]
+    invalid: list[InvalidEmail]
+    options: EnrichOptions
+
+
+@router.post(
+    "/enrich",
+    summary="Enrich contacts now (a list of emails, or a filter such as status or tag)",
+    description=(
+        "Queues the contacts on the same queue the automatic path uses. Options: cache (default true), "
+        "includeCompany (true), includeIntelligence (false; needs an LLM key), minQuality (the deployment's "
+        "MinQuality). Follow progress on the contacts (status enriching -> enriched)."
+    ),
+    responses={202: {"description": "Queued", "content": {"application/json": {"model": EnrichAccepted}}}},
+    tags=["enrichment"],
+)
+def request_enrichment(request: EnrichRequest) -> Response[EnrichAccepted]:
+    workspace = router.context["workspace"]
+    invalid: list[InvalidEmail] = []
+    not_found: list[str] = []
+    emails: list[str] = []
+    if request.emails is not None:
+        wanted: list[str] = []
+        for raw in request.emails:
+            try:
+                wanted.append(normalize_email(raw))
+            except FieldProblem as exc:
+                invalid.append(InvalidEmail(value=raw[:254], reason=exc.message))
+        found = deps.contacts().batch_get(workspace, wanted)
+        emails = [e for e in dict.fromkeys(wanted) if e in found]
+        not_found = [e for e in dict.fromkeys(wanted) if e not in found]
+    else:
+        selector = request.filter
+        assert selector is not None
+        domain = None
+        if selector.domain:
+            try:
+                domain = normalize_domain(selector.domain)
+            except FieldProblem as exc:
+                raise BadRequest(exc.message, code="invalid_domain") from exc
+        cursor = None
+        while len(emails) < request.limit:
+            page = deps.contacts().find(
+                workspace,
+                status=selector.status,
+                tag=selector.tag.strip().lower() if selector.tag else None,
+                domain=domain,
+                limit=min(100, request.limit - len(emails)),
+                cursor=cursor,
+            )
+            emails.extend(c.email for c in page.items)
+            cursor = page.next_cursor
+            if not cursor:
+                break
+    queued = None
+    if emails:
+        queued = queue_enrichment(
+            deps.clients.sqs, deps.settings().enrich_queue_url, workspace, emails, request.options
+        )
+    body = EnrichAccepted(
+        request_id=queued.request_id if queued else None,
+        queued=queued.queued if queued else 0,
+        messages=queued.messages if queued else 0,
+        not_found=not_found,
+        invalid=invalid,
+        options=request.options,
+    )
+    return Response(status_code=202, content_type="application/json", body=body)

@@ -1,0 +1,488 @@
+"""The enrich service: what the enrich function does with each EnrichQueue message.
+
+Messages are ``contacts.imported`` events (delivered by the AutoEnrich rule), ``enrich.request`` (POST /enrich and
+retries) or ``enrich.poll`` (collect an asynchronous provider's batch). For each request:
+
+- contacts already enriched by this request are left alone (SQS and EventBridge deliver at least once);
+- suppressed and do-not-enrich contacts are marked ``skipped`` and never reach a provider;
+- the others move ``imported -> enriching``, go through the waterfall, and end ``enriched`` (with every field's
+  provenance, the quality score, the sources asked and the gaps), or ``failed`` with the error, the attempt count
+  and ``next_retry_at`` when every provider failed for them; a schedule re-queues failed contacts when due;
+- ``contacts.enriched`` is published for the contacts whose quality reaches ``min_quality``; the others stay
+  ``enriched`` with the reason ``below_threshold``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from leadpipe.contacts import UNCHANGED, ContactRepository, Unchanged
+from leadpipe.enrichment.cache import EnrichmentCache
+from leadpipe.enrichment.http import Budget
+from leadpipe.enrichment.keys import ProviderKeys
+from leadpipe.enrichment.providers.base import AsyncProvider, PersonQuery, ProviderError
+from leadpipe.enrichment.registry import ProviderSet, build_providers
+from leadpipe.enrichment.waterfall import ContactOutcome, Waterfall, person_query
+from leadpipe.errors import BadRequest
+from leadpipe.events import EventPublisher
+from leadpipe.models import (
+    DETAIL_CONTACTS_ENRICHED,
+    DETAIL_CONTACTS_IMPORTED,
+    EVENT_SOURCE,
+    Contact,
+    ContactsEnriched,
+    ContactsImported,
+    EnrichmentMeta,
+    EnrichMessage,
+    EnrichOptions,
+    EnrichPollMessage,
+    Failure,
+    Insight,
+    LifecycleStage,
+    PipelineStatus,
+    ProviderGap,
+    utcnow,
+)
+from leadpipe.observability import count, logger
+from leadpipe.settings import Settings
+from leadpipe.suppression import SuppressionList
+
+MAX_RETRIES = 5
+MESSAGE_EMAILS = 100
+VERIFIED_CONFIDENCE = 0.8
+
+
+@dataclass
+class EnrichReport:
+    request_id: str
+    enriched: list[str] = field(default_factory=list)
+    published: list[str] = field(default_factory=list)
+    below_threshold: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    already_done: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+
+
+@dataclass
+class QueuedRequest:
+    request_id: str
+    queued: int
+    messages: int
+
+
+def send_batch(sqs: Any, queue_url: str, bodies: Sequence[str], delay: int = 0) -> int:
+    """SendMessageBatch in tens; a message the queue refuses is an error (the caller's request is retried)."""
+    sent = 0
+    for start in range(0, len(bodies), 10):
+        entries = [
+            {"Id": str(i), "MessageBody": b, **({"DelaySeconds": delay} if delay else {})}
+            for i, b in enumerate(bodies[start : start + 10])
+        ]
+        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        if response.get("Failed"):
+            reasons = {f.get("Code") for f in response["Failed"]}
+            raise RuntimeError(f"the queue refused {len(response['Failed'])} message(s): {reasons}")
+        sent += len(entries)
+    return sent
+
+
+def queue_enrichment(
+    sqs: Any,
+    queue_url: str,
+    workspace: str,
+    emails: Sequence[str],
+    options: EnrichOptions,
+    request_id: str | None = None,
+) -> QueuedRequest:
+    """Put an enrichment request for these contacts on EnrichQueue, 100 contacts per message."""
+    request_id = request_id or f"req-{uuid.uuid4().hex[:16]}"
+    unique = list(dict.fromkeys(emails))
+    bodies = [
+        EnrichMessage(
+            workspace=workspace, request_id=request_id, emails=unique[i : i + MESSAGE_EMAILS], options=options
+        ).model_dump_json()
+        for i in range(0, len(unique), MESSAGE_EMAILS)
+    ]
+    return QueuedRequest(request_id=request_id, queued=len(unique), messages=send_batch(sqs, queue_url, bodies))
+
+
+class EnrichService:
+    def __init__(
+        self,
+        *,
+        contacts: ContactRepository,
+        cache: EnrichmentCache,
+        publisher: EventPublisher,
+        sqs: Any,
+        settings: Settings,
+        keys: ProviderKeys,
+        suppression: SuppressionList,
+        providers: Callable[[str, Budget], ProviderSet] | None = None,
+        intelligence: Callable[[Budget], Any] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.contacts = contacts
+        self.cache = cache
+        self.publisher = publisher
+        self.sqs = sqs
+        self.settings = settings
+        self.keys = keys
+        self.suppression = suppression
+        self.providers = providers or (
+            lambda ws, budget: build_providers(settings.provider_order, keys, ws, budget=budget)
+        )
+        self.intelligence = intelligence
+        self.clock = clock
+        self.sleep = sleep
+
+    # ------------------------------------------------------------------------------------------ messages
+
+    def handle_message(self, body: str, *, budget: Budget) -> EnrichReport | None:
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise BadRequest(f"EnrichQueue message is not JSON: {body[:200]!r}", code="bad_message") from exc
+        if not isinstance(data, dict):
+            raise BadRequest(f"unrecognised EnrichQueue message: {body[:200]!r}", code="bad_message")
+        if data.get("detail-type") == DETAIL_CONTACTS_IMPORTED and data.get("source") == EVENT_SOURCE:
+            detail = ContactsImported.model_validate(data["detail"])
+            message = EnrichMessage(workspace=detail.workspace, request_id=f"evt-{data['id']}", emails=detail.emails)
+            return self.enrich(message, budget)
+        if data.get("type") == "enrich.request":
+            return self.enrich(EnrichMessage.model_validate(data), budget)
+        if data.get("type") == "enrich.poll":
+            return self.collect(EnrichPollMessage.model_validate(data), budget)
+        raise BadRequest(f"unrecognised EnrichQueue message: {body[:200]!r}", code="bad_message")
+
+    def _send(self, bodies: Sequence[str], delay: int = 0) -> int:
+        return send_batch(self.sqs, self.settings.enrich_queue_url, bodies, delay)
+
+    def queue(
+        self, workspace: str, emails: Sequence[str], options: EnrichOptions, request_id: str | None = None
+    ) -> QueuedRequest:
+        return queue_enrichment(self.sqs, self.settings.enrich_queue_url, workspace, emails, options, request_id)
+
+    # ------------------------------------------------------------------------------------------ enriching
+
+    def enrich(self, message: EnrichMessage, budget: Budget) -> EnrichReport:
+        ws, request_id, options = message.workspace, message.request_id, message.options
+        now = self.clock()
+        min_quality = options.min_quality if options.min_quality is not None else self.settings.min_quality
+        report = EnrichReport(request_id)
+        emails = list(dict.fromkeys(message.emails))
+        stored = self.contacts.batch_get(ws, emails)
+        report.missing = [e for e in emails if e not in stored]
+        suppressed = self.suppression.suppressed(ws, list(stored))
+        todo: list[str] = []
+        for email, contact in stored.items():
+            meta = contact.enrichment_meta
+            if (
+                meta
+                and meta.request_id == request_id
+                and contact.status in (PipelineStatus.ENRICHED, PipelineStatus.SKIPPED)
+            ):
+                report.already_done.append(email)
+            elif email in suppressed:
+                report.skipped[email] = f"suppressed: {suppressed[email]}"
+            elif contact.do_not_enrich:
+                report.skipped[email] = "do_not_enrich"
+            else:
+                todo.append(email)
+        if report.skipped:
+            self.contacts.upsert(ws, report.skipped, lambda e, c: self._skip(c, report.skipped[e], request_id, now))
+        if not todo:
+            count("ContactsSkipped", len(report.skipped))
+            return report
+
+        marked = self.contacts.upsert(ws, todo, lambda e, c: self._start(c, now))
+        eligible = [c for c in marked.values() if c is not None and c.status is PipelineStatus.ENRICHING]
+        provider_set = self.providers(ws, budget)
+        try:
+            waterfall = Waterfall(
+                provider_set.providers,
+                cache=self.cache,
+                threshold=self.settings.enrich_field_threshold,
+                budget=budget,
+                clock=self.clock,
+                sleep=self.sleep,
+            )
+            result = waterfall.enrich(eligible, include_company=options.include_company, use_cache=options.cache)
+            insights = self._insights(eligible, result.contacts, budget) if options.include_intelligence else {}
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            self.contacts.upsert(ws, [c.email for c in eligible], lambda e, c: self._fail(c, error, now))
+            count("EnrichmentsFailed", len(eligible))
+            raise
+        finally:
+            provider_set.close()
+
+        def finish(email: str, before: Contact | None) -> Contact | Unchanged:
+            outcome = result.contacts.get(email)
+            if before is None or outcome is None:
+                return UNCHANGED
+            if outcome.failed:
+                summary = "; ".join(f"{g.provider}: {g.reason}" for g in outcome.gaps)
+                return self._fail(before, f"every provider failed ({summary})", now)
+            return self._enriched(
+                before, outcome, request_id, provider_set.skipped, min_quality, insights.get(email), now
+            )
+
+        written = self.contacts.upsert(ws, [c.email for c in eligible], finish)
+        for email, done in written.items():
+            if done is None:
+                continue
+            if done.status is PipelineStatus.FAILED:
+                report.failed.append(email)
+            elif done.status is PipelineStatus.ENRICHED:
+                report.enriched.append(email)
+                if (done.quality or 0.0) >= min_quality:
+                    report.published.append(email)
+                else:
+                    report.below_threshold.append(email)
+        for batch in result.pending:
+            poll = EnrichPollMessage(
+                workspace=ws,
+                request_id=request_id,
+                provider=batch.provider,
+                provider_request_id=batch.provider_request_id,
+                emails=batch.emails,
+            )
+            self._send([poll.model_dump_json()], delay=self._poll_delay(batch.provider, provider_set))
+            report.pending.extend(batch.emails)
+        self._publish(ws, request_id, report.published)
+        count("ContactsEnriched", len(report.enriched))
+        count("ContactsBelowThreshold", len(report.below_threshold))
+        count("EnrichmentsFailed", len(report.failed))
+        count("ContactsSkipped", len(report.skipped))
+        count("EnrichCacheHits", sum(result.cache_hits.values()))
+        count("ProviderCalls", sum(result.provider_calls.values()))
+        logger.info(
+            "enrichment finished",
+            extra={
+                "request_id": request_id,
+                "enriched": len(report.enriched),
+                "published": len(report.published),
+                "below_threshold": len(report.below_threshold),
+                "failed": len(report.failed),
+                "skipped": len(report.skipped),
+                "provider_calls": dict(result.provider_calls),
+                "cache_hits": dict(result.cache_hits),
+                "providers_skipped": provider_set.skipped,
+            },
+        )
+        return report
+
+    def _publish(self, workspace: str, request_id: str, emails: list[str]) -> None:
+        details = [
+            ContactsEnriched(workspace=workspace, request_id=request_id, emails=emails[i : i + MESSAGE_EMAILS])
+            for i in range(0, len(emails), MESSAGE_EMAILS)
+        ]
+        if details:
+            self.publisher.publish(DETAIL_CONTACTS_ENRICHED, details)
+
+    @staticmethod
+    def _poll_delay(provider: str, provider_set: ProviderSet) -> int:
+        for p in provider_set.providers:
+            if p.info.name == provider and isinstance(p, AsyncProvider):
+                return max(1, min(900, int(p.poll_interval_seconds)))
+        return 30
+
+    # ------------------------------------------------------------------------------------------ transitions
+
+    def _start(self, contact: Contact | None, now: datetime) -> Contact | Unchanged:
+        if contact is None:
+            return UNCHANGED
+        after = contact.model_copy(deep=True)
+        after.status = PipelineStatus.ENRICHING
+        after.status_reason = None
+        after.updated_at = now
+        return after
+
+    def _skip(self, contact: Contact | None, reason: str, request_id: str, now: datetime) -> Contact | Unchanged:
+        if contact is None:
+            return UNCHANGED
+        after = contact.model_copy(deep=True)
+        after.status = PipelineStatus.SKIPPED
+        after.status_reason = reason
+        after.enrichment_meta = EnrichmentMeta(request_id=request_id, enriched_at=now)
+        after.updated_at = now
+        return after
+
+    def _fail(self, contact: Contact | None, error: str, now: datetime) -> Contact | Unchanged:
+        if contact is None:
+            return UNCHANGED
+        after = contact.model_copy(deep=True)
+        previous = contact.failure.attempts if contact.failure and contact.failure.stage == "enrich" else 0
+        attempts = previous + 1
+        retry = now + timedelta(minutes=self.settings.enrich_retry_minutes) if attempts < MAX_RETRIES else None
+        after.status = PipelineStatus.FAILED
+        after.status_reason = "enrichment failed" + ("" if retry else f" {attempts} times; not retried")
+        after.failure = Failure(stage="enrich", error=error[:1000], attempts=attempts, next_retry_at=retry)
+        after.updated_at = now
+        return after
+
+    def _enriched(
+        self,
+        contact: Contact,
+        outcome: ContactOutcome,
+        request_id: str,
+        skipped: dict[str, str],
+        min_quality: float,
+        insight: Insight | None,
+        now: datetime,
+    ) -> Contact:
+        after = contact.model_copy(deep=True)
+        below = outcome.quality < min_quality
+        after.enrichment = outcome.fields
+        after.quality = outcome.quality
+        after.enrichment_meta = EnrichmentMeta(
+            request_id=request_id,
+            enriched_at=now,
+            sources_asked=outcome.sources_asked,
+            cache_hits=outcome.cache_hits,
+            gaps=outcome.gaps,
+            skipped=dict(skipped),
+            pending=outcome.pending,
+            min_quality=min_quality,
+            below_threshold=below,
+        )
+        after.status = PipelineStatus.ENRICHED
+        after.status_reason = "below_threshold" if below else None
+        after.failure = None
+        if after.lifecycle in (LifecycleStage.NEW, LifecycleStage.ENRICHED):
+            email = outcome.fields.get("email_status")
+            verified = email is not None and email.value == "valid" and email.confidence >= VERIFIED_CONFIDENCE
+            after.lifecycle = LifecycleStage.VERIFIED if verified else LifecycleStage.ENRICHED
+        if insight is not None:
+            after.intelligence = insight
+        after.updated_at = now
+        return after
+
+    # ------------------------------------------------------------------------------------------ intelligence
+
+    def _insights(
+        self, contacts: Sequence[Contact], outcomes: dict[str, ContactOutcome], budget: Budget
+    ) -> dict[str, Insight]:
+        """Pain points and hooks from the LLM, when a key is configured; a failure costs only the insights."""
+        if self.intelligence is None:
+            return {}
+        engine = self.intelligence(budget)
+        if engine is None:
+            return {}
+        from leadpipe.enrichment.intelligence import ContactProfile
+
+        profiles = [
+            ContactProfile.from_contact(c.model_copy(update={"enrichment": outcomes[c.email].fields}))
+            for c in contacts
+            if c.email in outcomes and not outcomes[c.email].failed
+        ]
+        with engine:
+            try:
+                generated = engine.generate(profiles)
+            except ProviderError as exc:
+                logger.warning("intelligence unavailable", extra={"reason": exc.reason, "error": exc.message})
+                return {}
+            for failure in engine.failures:
+                logger.warning(
+                    "intelligence missing for some contacts",
+                    extra={"contacts": len(failure.emails), "reason": failure.error.reason},
+                )
+        return {
+            email: Insight(
+                pain_points=list(i.pain_points), hooks=list(i.hooks), model=i.model, generated_at=i.generated_at
+            )
+            for email, i in generated.items()
+        }
+
+    # ------------------------------------------------------------------------------------------ async + retries
+
+    def collect(self, message: EnrichPollMessage, budget: Budget) -> EnrichReport | None:
+        """Collect an asynchronous provider's batch; when it is done, finish those contacts from the cache."""
+        ws = message.workspace
+        provider_set = self.providers(ws, budget)
+        try:
+            provider = next((p for p in provider_set.providers if p.info.name == message.provider), None)
+            stored = self.contacts.batch_get(ws, message.emails)
+            emails = [e for e in message.emails if e in stored]
+            if not isinstance(provider, AsyncProvider) or not emails:
+                logger.warning("poll for an unavailable provider or vanished contacts", extra=message.model_dump())
+                return None
+            queries: list[PersonQuery] = [person_query(stored[e]) for e in emails]
+            try:
+                answers = provider.poll(message.provider_request_id, queries)
+            except ProviderError as exc:
+                answers = None
+                if not exc.retryable:
+                    self._give_up(message, emails, f"{exc.reason}: {exc.message}")
+                    return None
+            if answers is None:
+                if message.attempt >= self.settings.enrich_max_polls:
+                    self._give_up(message, emails, f"still pending after {message.attempt} polls")
+                    return None
+                again = message.model_copy(update={"attempt": message.attempt + 1})
+                self._send([again.model_dump_json()], delay=self._poll_delay(provider.info.name, provider_set))
+                return None
+            got = {a.key: a for a in answers}
+            self.cache.put_many(provider.info.name, [got[e] for e in emails if e in got])
+        finally:
+            provider_set.close()
+        follow_up = EnrichMessage(
+            workspace=ws, request_id=f"{message.request_id}+{message.provider}", emails=emails, options=EnrichOptions()
+        )
+        return self.enrich(follow_up, budget)
+
+    def _give_up(self, message: EnrichPollMessage, emails: list[str], why: str) -> None:
+        gap = ProviderGap(provider=message.provider, reason="async_gave_up", message=why)
+
+        def drop_pending(email: str, contact: Contact | None) -> Contact | Unchanged:
+            if (
+                contact is None
+                or contact.enrichment_meta is None
+                or message.provider not in contact.enrichment_meta.pending
+            ):
+                return UNCHANGED
+            after = contact.model_copy(deep=True)
+            assert after.enrichment_meta is not None
+            after.enrichment_meta.pending.remove(message.provider)
+            after.enrichment_meta.gaps.append(gap)
+            return after
+
+        self.contacts.upsert(message.workspace, emails, drop_pending)
+        logger.warning("gave up on an asynchronous provider batch", extra={"provider": message.provider, "why": why})
+
+    def requeue_due(self, workspace: str) -> QueuedRequest | None:
+        """Re-queue this workspace's contacts whose failed enrichment is due for another attempt, and those left
+        ``enriching`` for longer than the retry delay (an invocation that died without a word)."""
+        now = self.clock()
+        stale_before = now - timedelta(minutes=self.settings.enrich_retry_minutes)
+        due: list[str] = []
+        for status in (PipelineStatus.FAILED, PipelineStatus.ENRICHING):
+            cursor = None
+            while True:
+                page = self.contacts.find(workspace, status=status, limit=100, cursor=cursor)
+                for contact in page.items:
+                    failure = contact.failure
+                    if status is PipelineStatus.ENRICHING:
+                        if contact.updated_at <= stale_before:
+                            due.append(contact.email)
+                    elif (
+                        failure and failure.stage == "enrich" and failure.next_retry_at and failure.next_retry_at <= now
+                    ):
+                        due.append(contact.email)
+                cursor = page.next_cursor
+                if not cursor:
+                    break
+        if not due:
+            return None
+        queued = self.queue(workspace, due, EnrichOptions(), request_id=f"retry-{now.strftime('%Y%m%dT%H%M%S')}")
+        count("EnrichRetriesQueued", queued.queued)
+        return queued
