@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from leadpipe.enrichment import http
 from leadpipe.enrichment.fields import COMPANY_FIELDS, DEPARTMENTS, EMAIL_STATUSES, PERSON_FIELDS, SENIORITIES, Kind
 from leadpipe.enrichment.http import Budget
 from leadpipe.enrichment.providers import apollo
@@ -17,35 +15,9 @@ from leadpipe.enrichment.providers.apollo import ApolloProvider
 from leadpipe.enrichment.providers.base import Answer, CompanyQuery, PersonQuery, ProviderError, RateLimit
 from leadpipe_local.fakes.apollo import FakeApollo
 from leadpipe_local.fakes.base import Fault
+from tests.integration.conftest import Clock, Sleeps
 
-DAY_START = 86_400.0 * 20_000  # a clock reading on a minute, hour and day boundary
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = DAY_START
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Sleeps(list[float]):
-    """Records the delays the adapter asks for instead of sleeping, and moves the fake's clock on by them."""
-
-    def __init__(self, clock: Clock) -> None:
-        super().__init__()
-        self.clock = clock
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-        self.clock.now += seconds
-
-
-@pytest.fixture(autouse=True)
-def _deterministic_http(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http, "_BUCKETS", {})  # a full token bucket for every test
-    monkeypatch.setattr(http, "_SHARE", {"containers": 1})
-    monkeypatch.setattr(random, "random", lambda: 1.0)  # back-off without jitter: 0.5, 1.0, 2.0 s
+pytestmark = pytest.mark.usefixtures("deterministic_http")
 
 
 @pytest.fixture(scope="module")

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from leadpipe.enrichment import http
 from leadpipe.enrichment.fields import EMAIL_STATUSES, Kind
 from leadpipe.enrichment.http import Budget
 from leadpipe.enrichment.providers.base import PersonQuery, ProviderError
 from leadpipe.enrichment.providers.dropcontact import DropcontactProvider, email_status, linkedin_profile
 from leadpipe_local.fakes.base import Fault
 from leadpipe_local.fakes.dropcontact import NOT_READY_REASON, FakeDropcontact
+from tests.integration.conftest import Sleeps
 
 DENIS = {
     "civility": "Mr",
@@ -39,17 +38,7 @@ DENIS = {
 }
 
 
-class Sleeps(list[float]):
-    """Records the delays the adapter asks for instead of sleeping."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture(autouse=True)
-def _deterministic_http(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http, "_BUCKETS", {})  # a full token bucket for every test
-    monkeypatch.setattr(random, "random", lambda: 1.0)  # back-off without jitter: 0.5, 1.0, 2.0 s
+pytestmark = pytest.mark.usefixtures("deterministic_http")
 
 
 @pytest.fixture(scope="module")

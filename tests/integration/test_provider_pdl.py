@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -11,12 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
-from leadpipe.enrichment import http
 from leadpipe.enrichment.fields import Kind
 from leadpipe.enrichment.providers.base import CompanyQuery, ProviderError
 from leadpipe.enrichment.providers.pdl import PdlProvider, company_linkedin, confidence_of, place_name
 from leadpipe_local.fakes.base import Fault
 from leadpipe_local.fakes.pdl import FakePdl
+from tests.integration.conftest import Sleeps
 
 PDL_RECORD: dict[str, Any] = {
     "id": "tnHcNHbCv8MKeLh92946LAkX6PKg",
@@ -56,17 +55,7 @@ BETA_RECORD: dict[str, Any] = {
 }
 
 
-class Sleeps(list[float]):
-    """Records the delays the adapter asks for instead of sleeping."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture(autouse=True)
-def _deterministic_http(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http, "_BUCKETS", {})  # a full token bucket for every test
-    monkeypatch.setattr(random, "random", lambda: 1.0)  # back-off without jitter: 0.5, 1.0, 2.0 s
+pytestmark = pytest.mark.usefixtures("deterministic_http")
 
 
 @pytest.fixture(scope="module")

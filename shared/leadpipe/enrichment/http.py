@@ -66,6 +66,13 @@ _BUCKETS_LOCK = threading.Lock()
 _SHARE = {"containers": 1}
 
 
+def reset_rate_limits() -> None:
+    """Forget every token bucket and the container share (tests, and a fresh start)."""
+    with _BUCKETS_LOCK:
+        _BUCKETS.clear()
+    _SHARE["containers"] = 1
+
+
 def set_container_share(containers: int) -> None:
     """How many containers may call providers at once (the enrich event source's MaximumConcurrency): each keeps
     1/N of every provider's rate limit, so together they stay under it."""

@@ -26,23 +26,19 @@ API (https://docs.apollo.io/reference/bulk-people-enrichment, .../organization-e
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import httpx
-
 from leadpipe.enrichment.fields import Kind, employee_range
-from leadpipe.enrichment.http import Budget, ProviderHttp
 from leadpipe.enrichment.providers.base import (
     Answer,
     CompanyQuery,
     PersonQuery,
-    Provider,
     ProviderError,
     ProviderInfo,
     RateLimit,
 )
+from leadpipe.enrichment.providers.http_provider import HttpProvider
 
 NAME = "apollo"
 DEFAULT_BASE_URL = "https://api.apollo.io"
@@ -246,7 +242,7 @@ def _bad_response(message: str) -> ProviderError:
     return ProviderError(NAME, "bad_response", message)
 
 
-class ApolloProvider(Provider):
+class ApolloProvider(HttpProvider):
     """Apollo people (up to 10 per call, one HTTP call per ``people()``) and companies.
 
     ``companies()`` makes one HTTP call per query, in order: ``batch_size`` (10) is the people endpoint's limit, and
@@ -264,31 +260,10 @@ class ApolloProvider(Provider):
         key_env="APOLLO_API_KEY",
     )
 
-    def __init__(
-        self,
-        api_key: str,
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        budget: Budget | None = None,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        timeout: float = 10.0,
-    ) -> None:
-        if not api_key:
-            raise ValueError("Apollo needs an API key")
-        self.http = ProviderHttp(
-            NAME,
-            base_url,
-            rate_limit=self.info.rate_limit,
-            headers={"x-api-key": api_key, "accept": "application/json", "cache-control": "no-cache"},
-            timeout=timeout,
-            budget=budget,
-            transport=transport,
-            sleep=sleep,
-        )
+    default_base_url = DEFAULT_BASE_URL
 
-    def close(self) -> None:
-        self.http.close()
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"x-api-key": api_key, "accept": "application/json", "cache-control": "no-cache"}
 
     # ------------------------------------------------------------------------------------------------------ people
 

@@ -21,14 +21,10 @@ pending and the next wait would go past the budget.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import httpx
-
 from leadpipe.enrichment.fields import Kind, comparable
-from leadpipe.enrichment.http import Budget, ProviderHttp
 from leadpipe.enrichment.providers.base import (
     Answer,
     AsyncProvider,
@@ -37,6 +33,7 @@ from leadpipe.enrichment.providers.base import (
     ProviderInfo,
     RateLimit,
 )
+from leadpipe.enrichment.providers.http_provider import HttpProvider
 
 NAME = "dropcontact"
 MAX_RECORDS = 250
@@ -130,7 +127,7 @@ def _text(value: Any) -> str | None:
     return None
 
 
-class DropcontactProvider(AsyncProvider):
+class DropcontactProvider(HttpProvider, AsyncProvider):
     """Dropcontact's batch enrichment (``/v1/enrich/all``) as an asynchronous person provider."""
 
     info = ProviderInfo(
@@ -144,33 +141,14 @@ class DropcontactProvider(AsyncProvider):
     language = "en"  # answers (qualifications, civility) in English; Dropcontact defaults to French
     siren = False  # French registry data (SIREN, NAF...) is company data, which this adapter does not map
 
-    def __init__(
-        self,
-        api_key: str,
-        *,
-        base_url: str = "https://api.dropcontact.com",
-        budget: Budget | None = None,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        timeout: float = 10.0,
-        poll_interval_seconds: float = 30.0,
-    ) -> None:
-        self.budget = budget or Budget()
-        self.sleep = sleep
-        self.poll_interval_seconds = poll_interval_seconds
-        self.http = ProviderHttp(
-            NAME,
-            base_url,
-            rate_limit=self.info.rate_limit,
-            headers={"X-Access-Token": api_key, "Accept": "application/json"},
-            timeout=timeout,
-            budget=self.budget,
-            transport=transport,
-            sleep=sleep,
-        )
+    default_base_url = "https://api.dropcontact.com"
 
-    def close(self) -> None:
-        self.http.close()
+    def __init__(self, api_key: str, *, poll_interval_seconds: float = 30.0, **kwargs: Any) -> None:
+        super().__init__(api_key, **kwargs)
+        self.poll_interval_seconds = poll_interval_seconds
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"X-Access-Token": api_key, "Accept": "application/json"}
 
     # ------------------------------------------------------------------------------------------------ requests
 

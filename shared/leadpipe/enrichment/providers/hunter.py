@@ -25,15 +25,15 @@ fixes, ``451`` is a miss.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from leadpipe.enrichment.fields import Kind
-from leadpipe.enrichment.http import Budget, ProviderHttp, retry_after_seconds
-from leadpipe.enrichment.providers.base import Answer, PersonQuery, Provider, ProviderError, ProviderInfo, RateLimit
+from leadpipe.enrichment.http import retry_after_seconds
+from leadpipe.enrichment.providers.base import Answer, PersonQuery, ProviderError, ProviderInfo, RateLimit
+from leadpipe.enrichment.providers.http_provider import HttpProvider
 
 NAME = "hunter"
 DEFAULT_BASE_URL = "https://api.hunter.io"
@@ -75,7 +75,7 @@ def _excerpt(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}: {response.text[:300]}"
 
 
-class HunterProvider(Provider):
+class HunterProvider(HttpProvider):
     """Hunter's Email Verifier: ``email_status`` for one email per HTTP call; ``people()`` loops over its queries."""
 
     info = ProviderInfo(
@@ -92,31 +92,11 @@ class HunterProvider(Provider):
     throttled_retries = 3  # 403: over the per-second or per-minute limit; waits double from throttled_wait
     throttled_wait = 1.0
 
-    def __init__(
-        self,
-        api_key: str,
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        budget: Budget | None = None,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        timeout: float = 10.0,
-    ) -> None:
-        if not api_key:
-            raise ValueError("Hunter needs an API key")
-        self.http = ProviderHttp(
-            NAME,
-            base_url,
-            rate_limit=self.info.rate_limit,
-            headers={"X-API-KEY": api_key, "accept": "application/json"},
-            timeout=timeout,
-            budget=budget,
-            transport=transport,
-            sleep=sleep,
-        )
+    default_base_url = DEFAULT_BASE_URL
 
-    def close(self) -> None:
-        self.http.close()
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        # In a header rather than ?api_key=: URLs end up in logs.
+        return {"X-API-KEY": api_key, "accept": "application/json"}
 
     def people(self, queries: Sequence[PersonQuery]) -> list[Answer]:
         return [self.verify(query.email) for query in queries]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -27,8 +27,9 @@ from typing import Any
 import httpx
 
 from leadpipe.enrichment.fields import Kind, employee_range, range_of
-from leadpipe.enrichment.http import Budget, ProviderHttp, retry_after_seconds
-from leadpipe.enrichment.providers.base import Answer, CompanyQuery, Provider, ProviderError, ProviderInfo, RateLimit
+from leadpipe.enrichment.http import retry_after_seconds
+from leadpipe.enrichment.providers.base import Answer, CompanyQuery, ProviderError, ProviderInfo, RateLimit
+from leadpipe.enrichment.providers.http_provider import HttpProvider
 
 NAME = "pdl"
 MAX_REQUESTS = 100
@@ -135,7 +136,7 @@ def pdl_retry_hint(response: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-class PdlProvider(Provider):
+class PdlProvider(HttpProvider):
     """People Data Labs' company enrichment, up to 100 domains per call."""
 
     info = ProviderInfo(
@@ -146,32 +147,17 @@ class PdlProvider(Provider):
         key_env="PDL_API_KEY",
     )
 
-    def __init__(
-        self,
-        api_key: str,
-        *,
-        base_url: str = "https://api.peopledatalabs.com",
-        budget: Budget | None = None,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        timeout: float = 10.0,
-        min_likelihood: int = DEFAULT_MIN_LIKELIHOOD,
-    ) -> None:
-        self.min_likelihood = min_likelihood
-        self.http = ProviderHttp(
-            NAME,
-            base_url,
-            rate_limit=self.info.rate_limit,
-            headers={"X-Api-Key": api_key, "Accept": "application/json"},
-            timeout=timeout,
-            budget=budget,
-            transport=transport,
-            sleep=sleep,
-            retry_hint=pdl_retry_hint,
-        )
+    default_base_url = "https://api.peopledatalabs.com"
 
-    def close(self) -> None:
-        self.http.close()
+    def __init__(self, api_key: str, *, min_likelihood: int = DEFAULT_MIN_LIKELIHOOD, **kwargs: Any) -> None:
+        super().__init__(api_key, **kwargs)
+        self.min_likelihood = min_likelihood
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"X-Api-Key": api_key, "Accept": "application/json"}
+
+    def retry_hint(self, response: httpx.Response) -> float | None:
+        return pdl_retry_hint(response)
 
     def companies(self, queries: Sequence[CompanyQuery]) -> list[Answer]:
         if len(queries) > MAX_REQUESTS:
