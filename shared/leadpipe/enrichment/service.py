@@ -27,6 +27,7 @@ from leadpipe.enrichment.cache import EnrichmentCache
 from leadpipe.enrichment.http import Budget
 from leadpipe.enrichment.keys import ProviderKeys
 from leadpipe.enrichment.providers.base import AsyncProvider, PersonQuery, ProviderError
+from leadpipe.enrichment.providers.http_provider import HttpProvider
 from leadpipe.enrichment.registry import ProviderSet, build_providers
 from leadpipe.enrichment.waterfall import ContactOutcome, Waterfall, person_query
 from leadpipe.errors import BadRequest
@@ -217,6 +218,12 @@ class EnrichService:
             )
             result = waterfall.enrich(eligible, include_company=options.include_company, use_cache=options.cache)
             insights = self._insights(eligible, result.contacts, budget) if options.include_intelligence else {}
+            # HTTP requests actually sent (retries included), per provider; a method call may make several.
+            requests = {
+                p.info.name: p.http.calls
+                for p in provider_set.providers
+                if isinstance(p, HttpProvider) and p.http.calls
+            }
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             self.contacts.upsert(ws, [c.email for c in eligible], lambda e, c: self._fail(c, error, now))
@@ -265,6 +272,7 @@ class EnrichService:
         count("ContactsSkipped", len(report.skipped))
         count("EnrichCacheHits", sum(result.cache_hits.values()))
         count("ProviderCalls", sum(result.provider_calls.values()))
+        count("ProviderRequests", sum(requests.values()))
         logger.info(
             "enrichment finished",
             extra={
@@ -275,6 +283,7 @@ class EnrichService:
                 "failed": len(report.failed),
                 "skipped": len(report.skipped),
                 "provider_calls": dict(result.provider_calls),
+                "provider_requests": requests,
                 "cache_hits": dict(result.cache_hits),
                 "providers_skipped": provider_set.skipped,
             },
