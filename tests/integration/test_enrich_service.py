@@ -29,6 +29,7 @@ from leadpipe.events import EventPublisher
 from leadpipe.models import Contact, EnrichMessage, EnrichOptions, LifecycleStage, PipelineStatus
 from leadpipe.settings import Settings
 from leadpipe.suppression import SuppressionList
+from leadpipe_local.fakes.base import Fault
 from tests.conftest import Stack
 from tests.scripted import ScriptedProvider
 
@@ -386,3 +387,35 @@ def test_cache_ttls_expiry_and_batching(stack: Stack) -> None:
     cache.delete_keys(["registry"], Kind.COMPANY, ["d0.com"])
     now["t"] = NOW
     assert "d0.com" not in cache.get_many("registry", Kind.COMPANY, ["d0.com"])
+
+
+def test_intelligence_is_added_only_when_asked_and_never_costs_the_enrichment(stack: Stack) -> None:
+    from leadpipe.enrichment.intelligence import Intelligence
+    from leadpipe_local.fakes.llm import FakeLlm
+
+    with FakeLlm() as llm:
+        world = World(stack, [registry(), people()])
+        world.service.intelligence = lambda budget: Intelligence(
+            "sk-test-fake-llm-key-0001", base_url=llm.url, budget=budget, sleep=lambda s: None
+        )
+        world.add("ann@acme.com", "bob@acme.com")
+        world.service.handle_message(world.message("ann@acme.com"), budget=BUDGET)
+        assert world.get("ann@acme.com").intelligence is None and llm.calls() == []  # not asked for
+
+        world.service.handle_message(
+            world.message("ann@acme.com", "bob@acme.com", request_id="req-llm", includeIntelligence=True),
+            budget=BUDGET,
+        )
+        ann = world.get("ann@acme.com")
+        assert ann.intelligence is not None and ann.intelligence.pain_points and ann.intelligence.hooks
+        assert len(llm.calls("chat/completions")) == 1  # both contacts in one request
+        body = llm.calls("chat/completions")[0].body
+        assert b"@" not in body and b"acme.com" not in body  # no email reaches the LLM
+
+        llm.inject(Fault(status=401, body={"error": {"message": "bad key", "code": "invalid_api_key"}}, times=1))
+        world.service.handle_message(
+            world.message("bob@acme.com", request_id="req-llm-2", includeIntelligence=True), budget=BUDGET
+        )
+        bob = world.get("bob@acme.com")
+        assert bob.status is PipelineStatus.ENRICHED and bob.enrichment_meta is not None
+        assert bob.enrichment_meta.request_id == "req-llm-2"  # enriched anyway; only the insights were lost
