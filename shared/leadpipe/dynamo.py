@@ -107,6 +107,33 @@ def batch_get(
     return out
 
 
+BATCH_WRITE_MAX = 25
+
+
+def batch_write(
+    client: Any,
+    table: str,
+    requests: Sequence[Mapping[str, Any]],
+    *,
+    max_attempts: int = 8,
+    calls: Counter[str] | None = None,
+) -> None:
+    """BatchWriteItem (PutRequest/DeleteRequest) in chunks of 25, retrying UnprocessedItems with backoff; raises
+    ``TransientError`` when DynamoDB still leaves some unprocessed, so the caller's message is retried."""
+    for start in range(0, len(requests), BATCH_WRITE_MAX):
+        pending = [dict(r) for r in requests[start : start + BATCH_WRITE_MAX]]
+        for attempt in range(max_attempts):
+            if calls is not None:
+                calls["BatchWriteItem"] += 1
+            response = client.batch_write_item(RequestItems={table: pending})
+            pending = response.get("UnprocessedItems", {}).get(table, [])
+            if not pending:
+                break
+            backoff(attempt)
+        else:
+            raise TransientError(f"DynamoDB left {len(pending)} writes to {table} unprocessed")
+
+
 def request_token(items: Iterable[Mapping[str, Any]]) -> str:
     """A ClientRequestToken derived from the transaction's content: a retried identical request is idempotent."""
     digest = hashlib.sha256(json.dumps(list(items), sort_keys=True, default=str).encode()).hexdigest()

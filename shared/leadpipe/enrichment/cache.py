@@ -13,13 +13,11 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from leadpipe.dynamo import backoff, batch_get, from_item, to_item
+from leadpipe.dynamo import batch_get, batch_write, from_item, to_item
 from leadpipe.enrichment.fields import Kind
 from leadpipe.enrichment.providers.base import Answer
-from leadpipe.errors import TransientError
 from leadpipe.models import iso, utcnow
 
-BATCH_WRITE_MAX = 25
 DAY = 86_400
 
 
@@ -93,15 +91,5 @@ class EnrichmentCache:
         requests = [{"DeleteRequest": {"Key": {"pk": {"S": cache_key(p, kind, k)}}}} for p in providers for k in keys]
         self._write(requests)
 
-    def _write(self, requests: list[dict[str, Any]], max_attempts: int = 8) -> None:
-        for start in range(0, len(requests), BATCH_WRITE_MAX):
-            pending = requests[start : start + BATCH_WRITE_MAX]
-            for attempt in range(max_attempts):
-                self.calls["BatchWriteItem"] += 1
-                response = self.client.batch_write_item(RequestItems={self.table: pending})
-                pending = response.get("UnprocessedItems", {}).get(self.table, [])
-                if not pending:
-                    break
-                backoff(attempt)
-            else:
-                raise TransientError(f"DynamoDB left {len(pending)} cache writes unprocessed")
+    def _write(self, requests: list[dict[str, Any]]) -> None:
+        batch_write(self.client, self.table, requests, calls=self.calls)

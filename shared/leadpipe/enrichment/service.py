@@ -51,6 +51,7 @@ from leadpipe.models import (
     utcnow,
 )
 from leadpipe.observability import count, logger
+from leadpipe.queueing import due_for_retry, send_batch
 from leadpipe.settings import Settings
 from leadpipe.suppression import SuppressionList
 
@@ -77,22 +78,6 @@ class QueuedRequest:
     request_id: str
     queued: int
     messages: int
-
-
-def send_batch(sqs: Any, queue_url: str, bodies: Sequence[str], delay: int = 0) -> int:
-    """SendMessageBatch in tens; a message the queue refuses is an error (the caller's request is retried)."""
-    sent = 0
-    for start in range(0, len(bodies), 10):
-        entries = [
-            {"Id": str(i), "MessageBody": b, **({"DelaySeconds": delay} if delay else {})}
-            for i, b in enumerate(bodies[start : start + 10])
-        ]
-        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        if response.get("Failed"):
-            reasons = {f.get("Code") for f in response["Failed"]}
-            raise RuntimeError(f"the queue refused {len(response['Failed'])} message(s): {reasons}")
-        sent += len(entries)
-    return sent
 
 
 def queue_enrichment(
@@ -469,27 +454,16 @@ class EnrichService:
         logger.warning("gave up on an asynchronous provider batch", extra={"provider": message.provider, "why": why})
 
     def requeue_due(self, workspace: str) -> QueuedRequest | None:
-        """Re-queue this workspace's contacts whose failed enrichment is due for another attempt, and those left
-        ``enriching`` for longer than the retry delay (an invocation that died without a word)."""
+        """Re-queue this workspace's contacts whose failed enrichment is due, and those stuck ``enriching``."""
         now = self.clock()
-        stale_before = now - timedelta(minutes=self.settings.enrich_retry_minutes)
-        due: list[str] = []
-        for status in (PipelineStatus.FAILED, PipelineStatus.ENRICHING):
-            cursor = None
-            while True:
-                page = self.contacts.find(workspace, status=status, limit=100, cursor=cursor)
-                for contact in page.items:
-                    failure = contact.failure
-                    if status is PipelineStatus.ENRICHING:
-                        if contact.updated_at <= stale_before:
-                            due.append(contact.email)
-                    elif (
-                        failure and failure.stage == "enrich" and failure.next_retry_at and failure.next_retry_at <= now
-                    ):
-                        due.append(contact.email)
-                cursor = page.next_cursor
-                if not cursor:
-                    break
+        due = due_for_retry(
+            self.contacts,
+            workspace,
+            stage="enrich",
+            in_progress=PipelineStatus.ENRICHING,
+            now=now,
+            stale_after=timedelta(minutes=self.settings.enrich_retry_minutes),
+        )
         if not due:
             return None
         queued = self.queue(workspace, due, EnrichOptions(), request_id=f"retry-{now.strftime('%Y%m%dT%H%M%S')}")
