@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 
 @dataclass
@@ -105,14 +105,20 @@ class FakeServer:
         self.latency = 0.0  # added to every call
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
-        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        routes: list[tuple[tuple[bool, ...], str, re.Pattern[str], Handler]] = []
         for attr in dir(type(self)):
             fn = getattr(type(self), attr)
             spec = getattr(fn, "_route", None)
             if spec:
                 method, pattern = spec
                 regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "/?$"
-                self._routes.append((method, re.compile(regex), fn))
+                specificity = tuple(part.startswith("{") for part in pattern.strip("/").split("/"))
+                routes.append((specificity, method, re.compile(regex), fn))
+        # literal segments win over parameters (".../groups" is not the property named "groups"), whatever the order
+        # the methods happen to be defined or named in
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
+            (m, regex, fn) for _, m, regex, fn in sorted(routes, key=lambda r: r[0])
+        ]
         self._server: ThreadingHTTPServer | None = None
 
     # ------------------------------------------------------------------------------------------------- control
@@ -204,7 +210,7 @@ class FakeServer:
         for route_method, regex, fn in self._routes:
             match = regex.match(parts.path)
             if match and route_method == method:
-                handler, params = fn, match.groupdict()
+                handler, params = fn, {k: unquote(v) for k, v in match.groupdict().items()}
                 break
         request = Request(method, parts.path, params, parse_qs(parts.query), headers, body)
         if handler is None:
