@@ -29,9 +29,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	MYPYPATH=functions/api:functions/import:functions/enrich $(BIN)/mypy shared/leadpipe \
+	MYPYPATH=functions/api:functions/import:functions/enrich:functions/sync $(BIN)/mypy shared/leadpipe \
 	  functions/api/api_handler.py functions/api/api_routes functions/import/import_handler.py \
-	  functions/enrich/enrich_handler.py
+	  functions/enrich/enrich_handler.py functions/sync/sync_handler.py
 
 template: $(STAMP)
 	$(BIN)/cfn-lint template.yaml

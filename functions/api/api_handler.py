@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api_routes import contacts, enrich, imports, status
+from api_routes import contacts, enrich, imports, status, sync
 from api_routes.deps import settings
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -35,6 +35,7 @@ app.include_router(imports.router)
 app.include_router(contacts.router)
 app.include_router(status.router)
 app.include_router(enrich.router)
+app.include_router(sync.router)
 
 
 def _error(status_code: int, code: str, message: str, details: Any = None) -> Response[Any]:

@@ -94,6 +94,19 @@ class EnrichmentMeta(BaseModel):
     below_threshold: bool = False
 
 
+class HubSpotRef(BaseModel):
+    """Where the contact lives in HubSpot, and what leadpipe wrote there last (to skip no-op writes, to leave a
+    person's later edits alone, and to recognise its own writes coming back through webhooks)."""
+
+    contact_id: str | None = None
+    company_id: str | None = None
+    synced_at: datetime | None = None
+    written: dict[str, str] = Field(default_factory=dict)
+    written_hash: str | None = None
+    note_for: str | None = None  # the enrichment request the last timeline note summarised
+    request_id: str | None = None  # the last sync request that handled the contact
+
+
 class Insight(BaseModel):
     """Optional LLM-generated notes for outreach."""
 
@@ -161,6 +174,7 @@ class Contact(BaseModel):
     enrichment_meta: EnrichmentMeta | None = None
     intelligence: Insight | None = None
     do_not_enrich: bool = False
+    hubspot: HubSpotRef | None = None
 
     sources: list[SourceRef] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
@@ -297,6 +311,40 @@ class EnrichPollMessage(BaseModel):
     provider_request_id: str
     emails: list[str] = Field(min_length=1, max_length=250)
     attempt: int = 1
+
+
+class SyncOptions(BaseModel):
+    """The original system's sync options (its names accepted as aliases); a request's options override the
+    workspace's defaults."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    # Match existing HubSpot companies by domain (search) before creating one. Contacts are always matched by email
+    # (HubSpot keeps emails unique, and refuses a batch naming one twice, so repeats in a request are sent once).
+    deduplicate: bool = True
+    create_if_new: bool = Field(default=True, alias="createIfNew")
+    update_if_exists: bool = Field(default=True, alias="updateIfExists")
+    associate_company: bool = Field(default=True, alias="associateCompany")
+    log_activity: bool = Field(default=True, alias="logActivity")
+
+
+class SyncMessage(BaseModel):
+    """SyncQueue message asking for these contacts to be synced to HubSpot."""
+
+    type: Literal["sync.request"] = "sync.request"
+    workspace: Workspace
+    request_id: str
+    emails: list[str] = Field(min_length=1, max_length=100)
+    options: SyncOptions | None = None  # None: the workspace's defaults
+
+
+class ContactsSynced(BaseModel):
+    workspace: Workspace
+    request_id: str
+    emails: list[str]
+
+
+DETAIL_CONTACTS_SYNCED = "contacts.synced"
 
 
 class ContactsEnriched(BaseModel):

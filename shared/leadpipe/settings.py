@@ -35,6 +35,10 @@ class Settings(BaseModel):
     import_queue_url: Annotated[str, _env("IMPORT_QUEUE_URL")] = ""
     enrich_queue_url: Annotated[str, _env("ENRICH_QUEUE_URL")] = ""
     enrich_cache_table: Annotated[str, _env("ENRICH_CACHE_TABLE")] = ""
+    sync_queue_url: Annotated[str, _env("SYNC_QUEUE_URL")] = ""
+    hubspot_base_url: Annotated[str, _env("HUBSPOT_BASE_URL")] = "https://api.hubapi.com"
+    sync_concurrency: Annotated[int, _env("SYNC_CONCURRENCY", ge=1, le=1000)] = 2
+    hubspot_burst_limit: Annotated[int, _env("HUBSPOT_BURST_LIMIT", ge=1, le=1000)] = 100
     suppression_salt_secret: Annotated[str, _env("SUPPRESSION_SALT_SECRET")] = ""
     provider_keys_path: Annotated[str, _env("PROVIDER_KEYS_PATH")] = ""
 

@@ -817,10 +817,11 @@ def test_real_template_loads(real_template: dict[str, Any]) -> None:
     assert real_template["Conditions"] == {
         "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]},
         "AutoEnrich": {"Fn::Equals": [{"Ref": "AutoEnrichOnImport"}, "true"]},
+        "AutoSync": {"Fn::Equals": [{"Ref": "AutoSyncAfterEnrich"}, "true"]},
     }
     assert real_template["Globals"]["Function"]["Layers"] == [{"Ref": "DepsLayer"}, {"Ref": "SharedLayer"}]
     functions = sorted(k for k, v in real_template["Resources"].items() if v["Type"] == FN)
-    assert functions == ["ApiFunction", "EnrichFunction", "ImportFunction"]
+    assert functions == ["ApiFunction", "EnrichFunction", "ImportFunction", "SyncFunction"]
 
 
 def test_real_template_parameter_defaults(real_template: dict[str, Any]) -> None:
@@ -837,18 +838,34 @@ def test_real_template_parameter_defaults(real_template: dict[str, Any]) -> None
         "EnrichConcurrency": "2",
         "CacheMissDays": "7",
         "EnrichRetrySchedule": "rate(15 minutes)",
+        "HubSpotBurstLimit": "100",
+        "SyncConcurrency": "2",
+        "SyncRetrySchedule": "rate(5 minutes)",
     }
 
 
 def test_real_template_conditions(real_template: dict[str, Any]) -> None:
     assert Resolver(real_template).active("AlarmEmailSubscription") is False
-    with_email = Resolver(real_template, parameters={"AlarmEmail": "ops@example.com"})
-    assert with_email.active("AlarmEmailSubscription") is True
-    assert all(with_email.active(r) for r in real_template["Resources"])
+    everything = Resolver(real_template, parameters={"AlarmEmail": "ops@example.com", "AutoSyncAfterEnrich": "true"})
+    assert everything.active("AlarmEmailSubscription") is True
+    assert all(everything.active(r) for r in real_template["Resources"])
+    # by default nothing syncs to HubSpot on its own: the AutoSync rule and its queue policy do not exist
+    default = Resolver(real_template)
+    assert sorted(r for r in real_template["Resources"] if not default.active(r)) == [
+        "AlarmEmailSubscription",
+        "AutoSyncQueuePolicy",
+        "AutoSyncRule",
+    ]
     # AUTO_ENRICH_ON_IMPORT off: the rule and its queue policy do not exist (moto would deliver to a disabled rule)
     manual = Resolver(real_template, parameters={"AutoEnrichOnImport": "false"})
     inactive = sorted(r for r in real_template["Resources"] if not manual.active(r))
-    assert inactive == ["AlarmEmailSubscription", "AutoEnrichQueuePolicy", "AutoEnrichRule"]
+    assert inactive == [
+        "AlarmEmailSubscription",
+        "AutoEnrichQueuePolicy",
+        "AutoEnrichRule",
+        "AutoSyncQueuePolicy",
+        "AutoSyncRule",
+    ]
 
 
 def test_real_template_every_function_resolves_with_globals(real_template: dict[str, Any]) -> None:
@@ -879,6 +896,9 @@ def test_real_template_every_function_resolves_with_globals(real_template: dict[
         "CACHE_MISS_DAYS": "7",
         "PROVIDER_KEYS_PATH": "/leadpipe/qa/workspaces",
         "SUPPRESSION_SALT_SECRET": "ref-SuppressionSalt",
+        "SYNC_QUEUE_URL": "ref-SyncQueue",
+        "SYNC_CONCURRENCY": "2",
+        "HUBSPOT_BURST_LIMIT": "100",
     }
     api = resolved["ApiFunction"]
     assert api["Environment"] == {"Variables": common_env}
@@ -916,6 +936,17 @@ def test_real_template_every_function_resolves_with_globals(real_template: dict[
         {"MaximumConcurrency": "2"},
     )
     assert enrich["Events"]["RetryDue"]["Properties"]["Schedule"] == "rate(15 minutes)"
+    sync = resolved["SyncFunction"]
+    assert sync["Environment"] == {"Variables": common_env}
+    assert (sync["Timeout"], sync["Handler"], sync["CodeUri"]) == (300, "sync_handler.handler", "functions/sync/")
+    source = sync["Events"]["SyncQueueMessages"]["Properties"]
+    assert (source["Queue"], source["BatchSize"], source["FunctionResponseTypes"], source["ScalingConfig"]) == (
+        "arn:SyncQueue",
+        1,
+        ["ReportBatchItemFailures"],
+        {"MaximumConcurrency": "2"},
+    )
+    assert sync["Events"]["RetryDue"]["Properties"]["Schedule"] == "rate(5 minutes)"
 
 
 def test_real_template_every_resource_and_output_resolves(real_template: dict[str, Any]) -> None:
@@ -966,8 +997,11 @@ def test_real_template_dependencies_form_a_valid_order(real_template: dict[str, 
         "EnrichQueue",
         "EnrichCacheTable",
         "SuppressionSalt",
+        "SyncQueue",
     }
     assert graph["AutoEnrichQueuePolicy"] == {"EnrichQueue", "AutoEnrichRule"}
+    assert graph["AutoSyncQueuePolicy"] == {"SyncQueue", "AutoSyncRule"}
+    assert graph["SyncQueue"] == {"SyncDLQ"}
     order = list(TopologicalSorter(graph).static_order())
     assert sorted(order) == sorted(resources)
     for logical_id, deps in graph.items():

@@ -11,6 +11,7 @@ from leadpipe.events import EventPublisher
 from leadpipe.importer import ImportService
 from leadpipe.jobs import JobRepository
 from leadpipe.settings import Settings, get_settings
+from leadpipe.workspaces import WorkspaceRepository
 
 clients = AwsClients()
 
@@ -18,7 +19,7 @@ clients = AwsClients()
 @cache
 def settings() -> Settings:
     return get_settings().require(
-        "contacts_table", "state_table", "uploads_bucket", "import_queue_url", "enrich_queue_url"
+        "contacts_table", "state_table", "uploads_bucket", "import_queue_url", "enrich_queue_url", "sync_queue_url"
     )
 
 
@@ -30,6 +31,11 @@ def contacts() -> ContactRepository:
 @cache
 def jobs() -> JobRepository:
     return JobRepository(clients.dynamodb, settings().state_table)
+
+
+@cache
+def workspaces() -> WorkspaceRepository:
+    return WorkspaceRepository(clients.dynamodb, settings().state_table, burst_limit=settings().hubspot_burst_limit)
 
 
 @cache

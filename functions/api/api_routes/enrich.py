@@ -48,6 +48,48 @@ class EnrichAccepted(BaseModel):
     options: EnrichOptions
 
 
+def select_emails(
+    workspace: str, wanted_emails: list[str] | None, selector: EnrichFilter | None, limit: int
+) -> tuple[list[str], list[str], list[InvalidEmail]]:
+    """The stored contacts a request selects: (emails, emails not found, invalid values)."""
+    invalid: list[InvalidEmail] = []
+    not_found: list[str] = []
+    emails: list[str] = []
+    if wanted_emails is not None:
+        wanted: list[str] = []
+        for raw in wanted_emails:
+            try:
+                wanted.append(normalize_email(raw))
+            except FieldProblem as exc:
+                invalid.append(InvalidEmail(value=raw[:254], reason=exc.message))
+        found = deps.contacts().batch_get(workspace, wanted)
+        emails = [e for e in dict.fromkeys(wanted) if e in found]
+        not_found = [e for e in dict.fromkeys(wanted) if e not in found]
+        return emails, not_found, invalid
+    assert selector is not None
+    domain = None
+    if selector.domain:
+        try:
+            domain = normalize_domain(selector.domain)
+        except FieldProblem as exc:
+            raise BadRequest(exc.message, code="invalid_domain") from exc
+    cursor = None
+    while len(emails) < limit:
+        page = deps.contacts().find(
+            workspace,
+            status=selector.status,
+            tag=selector.tag.strip().lower() if selector.tag else None,
+            domain=domain,
+            limit=min(100, limit - len(emails)),
+            cursor=cursor,
+        )
+        emails.extend(c.email for c in page.items)
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    return emails, not_found, invalid
+
+
 @router.post(
     "/enrich",
     summary="Enrich contacts now (a list of emails, or a filter such as status or tag)",
@@ -61,42 +103,7 @@ class EnrichAccepted(BaseModel):
 )
 def request_enrichment(request: EnrichRequest) -> Response[EnrichAccepted]:
     workspace = router.context["workspace"]
-    invalid: list[InvalidEmail] = []
-    not_found: list[str] = []
-    emails: list[str] = []
-    if request.emails is not None:
-        wanted: list[str] = []
-        for raw in request.emails:
-            try:
-                wanted.append(normalize_email(raw))
-            except FieldProblem as exc:
-                invalid.append(InvalidEmail(value=raw[:254], reason=exc.message))
-        found = deps.contacts().batch_get(workspace, wanted)
-        emails = [e for e in dict.fromkeys(wanted) if e in found]
-        not_found = [e for e in dict.fromkeys(wanted) if e not in found]
-    else:
-        selector = request.filter
-        assert selector is not None
-        domain = None
-        if selector.domain:
-            try:
-                domain = normalize_domain(selector.domain)
-            except FieldProblem as exc:
-                raise BadRequest(exc.message, code="invalid_domain") from exc
-        cursor = None
-        while len(emails) < request.limit:
-            page = deps.contacts().find(
-                workspace,
-                status=selector.status,
-                tag=selector.tag.strip().lower() if selector.tag else None,
-                domain=domain,
-                limit=min(100, request.limit - len(emails)),
-                cursor=cursor,
-            )
-            emails.extend(c.email for c in page.items)
-            cursor = page.next_cursor
-            if not cursor:
-                break
+    emails, not_found, invalid = select_emails(workspace, request.emails, request.filter, request.limit)
     queued = None
     if emails:
         queued = queue_enrichment(

@@ -12,6 +12,7 @@ from leadpipe.models import (
     EnrichmentMeta,
     Failure,
     FieldValue,
+    HubSpotRef,
     Insight,
     Job,
     JobCounts,
@@ -150,6 +151,9 @@ class ContactView(BaseModel):
     intelligence: Insight | None
     failure: Failure | None
     do_not_enrich: bool
+    hubspot: HubSpotRef | None = Field(
+        description="HubSpot contact and company ids, when it was synced, and what leadpipe wrote there last"
+    )
     sources: list[SourceRef]
     created_at: datetime
     updated_at: datetime

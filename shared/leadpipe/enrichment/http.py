@@ -128,6 +128,7 @@ class ProviderHttp:
         sleep: Callable[[float], None] = time.sleep,
         retry_hint: Callable[[httpx.Response], float | None] | None = None,
         bucket: TokenBucket | None = None,
+        classify: Callable[[httpx.Response], ProviderError | None] | None = None,
     ) -> None:
         self.provider = provider
         self.client = httpx.Client(
@@ -143,6 +144,8 @@ class ProviderHttp:
         self.sleep = sleep
         self.retry_hint = retry_hint or retry_after_seconds
         self.bucket = bucket or bucket_for(provider, rate_limit)
+        # Decides about a non-2xx answer before the generic rules: an error to raise (retryable or not), or None.
+        self.classify = classify
         self.calls = 0  # HTTP requests sent, retries included
         self.throttled = 0  # 429 answers seen
 
@@ -195,6 +198,14 @@ class ProviderHttp:
             status = response.status_code
             if 200 <= status < 300 or status in ok_statuses:
                 return response
+            decided = self.classify(response) if self.classify else None
+            if decided is not None:
+                if status == 429:
+                    self.throttled += 1
+                if not decided.retryable:
+                    raise decided
+                last = decided
+                continue
             if status == 429:
                 self.throttled += 1
                 last = ProviderError(

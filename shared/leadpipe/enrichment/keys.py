@@ -35,7 +35,9 @@ class ProviderKeys:
     def _stored(self, workspace: str) -> Mapping[str, str]:
         if not self.path_prefix:
             return {}
-        path = f"{self.path_prefix}/{workspace}/providers"
+        return self._by_path(f"{self.path_prefix}/{workspace}/providers")
+
+    def _by_path(self, path: str) -> Mapping[str, str]:
         if self._fetch is not None:
             return self._fetch(path)
         if self._provider is None:
@@ -45,9 +47,21 @@ class ProviderKeys:
         try:
             values = self._provider.get_multiple(path, decrypt=True, max_age=CACHE_SECONDS)
         except Exception as exc:  # no parameters, no permission, throttled: fall back to the environment
-            logger.warning("could not read provider keys", extra={"path": path, "error": str(exc)})
+            logger.warning("could not read stored secrets", extra={"path": path, "error": str(exc)})
             return {}
         return {str(k).rsplit("/", 1)[-1]: str(v) for k, v in values.items()}
+
+    def secret(self, workspace: str, name: str, env_var: str | None = None) -> str | None:
+        """One secret of a workspace, e.g. ``hubspot/token`` at ``{prefix}/{workspace}/hubspot/token``, else the
+        environment variable."""
+        folder, _, leaf = name.rpartition("/")
+        if self.path_prefix:
+            path = f"{self.path_prefix}/{workspace}/{folder}" if folder else f"{self.path_prefix}/{workspace}"
+            stored = self._by_path(path)
+            if stored.get(leaf):
+                return stored[leaf].strip()
+        value = self.env.get(env_var) if env_var else None
+        return value.strip() if value and value.strip() else None
 
     def for_workspace(self, workspace: str, names_to_env: Mapping[str, str | None]) -> dict[str, str | None]:
         """Each provider's key (stored, else from its environment variable), or None."""

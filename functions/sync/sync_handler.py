@@ -1,0 +1,56 @@
+"""Sync function: consumes SyncQueue (contacts.enriched events and sync requests) and, on its schedule,
+re-queues contacts whose failed sync is due."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from leadpipe.aws import AwsClients
+from leadpipe.contacts import ContactRepository
+from leadpipe.enrichment.http import Budget, set_container_share
+from leadpipe.enrichment.keys import ProviderKeys
+from leadpipe.events import EventPublisher
+from leadpipe.hubspot.sync import SyncService
+from leadpipe.observability import logger, metrics
+from leadpipe.settings import get_settings
+from leadpipe.workspaces import WorkspaceRepository
+
+clients = AwsClients()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@cache
+def service() -> SyncService:
+    settings = get_settings().require("contacts_table", "state_table", "event_bus_name", "sync_queue_url")
+    set_container_share(settings.sync_concurrency)
+    return SyncService(
+        contacts=ContactRepository(clients.dynamodb, settings.contacts_table),
+        dynamodb=clients.dynamodb,
+        state_table=settings.state_table,
+        publisher=EventPublisher(clients.events, settings.event_bus_name),
+        sqs=clients.sqs,
+        settings=settings,
+        keys=ProviderKeys(settings.provider_keys_path, ssm_client=clients.get("ssm")),
+        workspaces=WorkspaceRepository(
+            clients.dynamodb, settings.state_table, burst_limit=settings.hubspot_burst_limit
+        ),
+    )
+
+
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    budget = Budget.from_lambda(lambda_context.get_remaining_time_in_millis, margin=20.0)
+    service().handle_message(record.body, budget=budget)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> Any:
+    if event.get("detail-type") == "Scheduled Event":
+        queued = service().requeue_due(service().settings.default_workspace)
+        return {"requeued": queued.queued if queued else 0}
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

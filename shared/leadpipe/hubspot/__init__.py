@@ -1,0 +1,1 @@
+"""HubSpot: the one HTTP client, the property mapping and overwrite policies, and the sync service."""

@@ -1,0 +1,266 @@
+"""The one HTTP client for every HubSpot call leadpipe makes.
+
+- Bearer token (a private app's access token) per workspace; base URL configurable (the local fake).
+- Timeouts; retries with back-off on 429 TEN_SECONDLY_ROLLING (the burst window), the search API's "secondly"
+  limit, 423 Locked (wait 2 s), 477 Migration in progress (its Retry-After), 500/502/503/504/521/524.
+  A 429 DAILY is not retried: the day's quota is spent, the contacts wait for their retry.
+- Two token buckets per container: the portal's burst limit (100 or 190 per 10 s; ``HUBSPOT_BURST_LIMIT``) and the
+  search API's 5 per second, each holding this container's share (the sync event source's MaximumConcurrency).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from leadpipe.enrichment.http import Budget, ProviderHttp, bucket_for, retry_after_seconds
+from leadpipe.enrichment.providers.base import ProviderError, RateLimit
+
+DEFAULT_BASE_URL = "https://api.hubapi.com"
+BATCH_MAX = 100
+SEARCH_PAGE_MAX = 200
+SEARCH_IN_VALUES_MAX = 100
+SERVER_ERRORS = frozenset({500, 502, 503, 504, 521, 524})
+
+# v4 association type ids (HUBSPOT_DEFINED)
+CONTACT_TO_COMPANY_PRIMARY = 1
+NOTE_TO_CONTACT = 202
+
+
+class HubSpotError(ProviderError):
+    """HubSpot refused or failed a call (after the retries that make sense for it)."""
+
+
+def _error_of(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {"message": response.text[:300]}
+    return body if isinstance(body, dict) else {"message": str(body)[:300]}
+
+
+def classify(response: httpx.Response) -> ProviderError | None:
+    """HubSpot's rules for the answers worth a second try, and for the ones that are not."""
+    status = response.status_code
+    body = _error_of(response)
+    message = str(body.get("message", ""))[:300]
+    if status == 429:
+        policy = str(body.get("policyName", ""))
+        if policy == "DAILY":
+            return HubSpotError("hubspot", "daily_limit", message, status=429, retryable=False)
+        burst = "TEN_SECONDLY" in policy.upper() or "ten_secondly" in message.lower()
+        if not burst and "secondly limit" in message.lower():  # the search API: no rate headers; a second will do
+            return HubSpotError("hubspot", "rate_limited", message, status=429, retry_after=1.0)
+        interval = response.headers.get("x-hubspot-ratelimit-interval-milliseconds")
+        wait = retry_after_seconds(response)
+        if wait is None and interval:
+            # The window is rolling: a slot frees within the interval; a short wait usually suffices.
+            wait = min(float(interval) / 1000.0, 2.0)
+        return HubSpotError("hubspot", "rate_limited", f"{policy or 'burst'}: {message}", status=429, retry_after=wait)
+    if status == 423:
+        return HubSpotError("hubspot", "locked", message, status=423, retry_after=2.0)
+    if status == 477:
+        return HubSpotError(
+            "hubspot", "migration", message, status=477, retry_after=retry_after_seconds(response) or 5.0
+        )
+    if status in SERVER_ERRORS:
+        return HubSpotError(
+            "hubspot", "server_error", message, status=status, retry_after=retry_after_seconds(response)
+        )
+    if status in (401, 403):
+        return HubSpotError("hubspot", "auth", message, status=status, retryable=False)
+    return None
+
+
+@dataclass
+class BatchOutcome:
+    """A batch call's results, and its per-record errors (a 207 multi-status answer)."""
+
+    results: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def token_fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+class HubSpotClient:
+    def __init__(
+        self,
+        token: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        burst_limit: int = 100,
+        budget: Budget | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        timeout: float = 15.0,
+        max_retries: int = 4,
+    ) -> None:
+        if not token:
+            raise ValueError("a HubSpot access token is required")
+        portal = token_fingerprint(token)
+        common: dict[str, Any] = {
+            "headers": {"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            "timeout": timeout,
+            "budget": budget,
+            "transport": transport,
+            "sleep": sleep,
+            "max_retries": max_retries,
+            "classify": classify,
+        }
+        burst = RateLimit(burst_limit, 10.0)
+        search = RateLimit(5, 1.0)
+        self.http = ProviderHttp(
+            "hubspot", base_url, rate_limit=burst, bucket=bucket_for(f"hubspot:{portal}", burst), **common
+        )
+        self.search_http = ProviderHttp(
+            "hubspot", base_url, rate_limit=search, bucket=bucket_for(f"hubspot-search:{portal}", search), **common
+        )
+
+    def close(self) -> None:
+        self.http.close()
+        self.search_http.close()
+
+    def __enter__(self) -> HubSpotClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def calls(self) -> int:
+        return self.http.calls + self.search_http.calls
+
+    @property
+    def throttled(self) -> int:
+        return self.http.throttled + self.search_http.throttled
+
+    def _json(self, method: str, path: str, body: Any = None, *, search: bool = False, ok: Iterable[int] = ()) -> Any:
+        http = self.search_http if search else self.http
+        response = http.request(method, path, json=body, ok_statuses=frozenset(ok))
+        if response.status_code == 204 or not response.content:
+            return None
+        return http.json(response)
+
+    def _raise_for(self, response_body: Any, what: str) -> None:
+        raise HubSpotError("hubspot", "bad_request", f"{what}: {str(response_body)[:300]}", retryable=False)
+
+    # ------------------------------------------------------------------------------------------ properties
+
+    def properties(self, object_type: str) -> dict[str, dict[str, Any]]:
+        body = self._json("GET", f"/crm/v3/properties/{object_type}")
+        return {p["name"]: p for p in (body or {}).get("results", [])}
+
+    def ensure_group(self, object_type: str, name: str, label: str) -> None:
+        """Create a property group unless it exists (409 means it does)."""
+        self._json("POST", f"/crm/v3/properties/{object_type}/groups", {"name": name, "label": label}, ok=(409,))
+
+    def create_properties(self, object_type: str, definitions: Sequence[Mapping[str, Any]]) -> None:
+        """Create properties one call per definition; an existing one (409) is fine: creation is idempotent."""
+        for definition in definitions:
+            self._json("POST", f"/crm/v3/properties/{object_type}", dict(definition), ok=(409,))
+
+    # ------------------------------------------------------------------------------------------ objects
+
+    def _batch(
+        self, path: str, inputs: Sequence[Mapping[str, Any]], extra: Mapping[str, Any] | None = None
+    ) -> BatchOutcome:
+        outcome = BatchOutcome()
+        for start in range(0, len(inputs), BATCH_MAX):
+            body = {**(extra or {}), "inputs": list(inputs[start : start + BATCH_MAX])}
+            answer = self._json("POST", path, body, ok=(207,)) or {}
+            if not isinstance(answer, dict):
+                self._raise_for(answer, path)
+            outcome.results.extend(answer.get("results", []))
+            outcome.errors.extend(answer.get("errors", []))
+        return outcome
+
+    def read_by(
+        self, object_type: str, id_property: str, ids: Sequence[str], properties: Sequence[str]
+    ) -> BatchOutcome:
+        """batch/read by a unique property (e.g. contacts by email); unknown ids come back as errors."""
+        inputs = [{"id": i} for i in ids]
+        return self._batch(
+            f"/crm/v3/objects/{object_type}/batch/read",
+            inputs,
+            {"idProperty": id_property, "properties": list(properties), "propertiesWithHistory": []},
+        )
+
+    def upsert(
+        self, object_type: str, id_property: str, records: Sequence[tuple[str, Mapping[str, str]]]
+    ) -> BatchOutcome:
+        """batch/upsert by a unique property; a 207 answer's per-record errors are returned, not raised.
+
+        Each input carries an ``objectWriteTraceId`` (its key): with it, HubSpot fails only the records in error
+        (207) instead of refusing the whole batch with a 400 for one bad value."""
+        inputs = [
+            {"id": key, "idProperty": id_property, "properties": dict(props), "objectWriteTraceId": key}
+            for key, props in records
+        ]
+        return self._batch(f"/crm/v3/objects/{object_type}/batch/upsert", inputs)
+
+    def create(self, object_type: str, inputs: Sequence[Mapping[str, Any]]) -> BatchOutcome:
+        """batch/create; each input gets an ``objectWriteTraceId`` (its position) so errors are per record."""
+        traced = [{**dict(item), "objectWriteTraceId": str(i)} for i, item in enumerate(inputs)]
+        return self._batch(f"/crm/v3/objects/{object_type}/batch/create", traced)
+
+    def search(self, object_type: str, request: Mapping[str, Any]) -> dict[str, Any]:
+        body = self._json("POST", f"/crm/v3/objects/{object_type}/search", dict(request), search=True)
+        return body if isinstance(body, dict) else {}
+
+    def companies_by_domain(self, domains: Sequence[str]) -> dict[str, str]:
+        """Company ids by domain, with one search per 100 domains (IN filter), the oldest company for a domain."""
+        found: dict[str, tuple[str, str]] = {}
+        unique = list(dict.fromkeys(d for d in domains if d))
+        for start in range(0, len(unique), SEARCH_IN_VALUES_MAX):
+            chunk = unique[start : start + SEARCH_IN_VALUES_MAX]
+            after: str | None = None
+            while True:
+                request: dict[str, Any] = {
+                    "filterGroups": [{"filters": [{"propertyName": "domain", "operator": "IN", "values": chunk}]}],
+                    "properties": ["domain", "createdate"],
+                    "limit": SEARCH_PAGE_MAX,
+                }
+                if after:
+                    request["after"] = after
+                page = self.search("companies", request)
+                for result in page.get("results", []):
+                    domain = str((result.get("properties") or {}).get("domain") or "").lower()
+                    created = str((result.get("properties") or {}).get("createdate") or "")
+                    if domain and (domain not in found or created < found[domain][1]):
+                        found[domain] = (str(result["id"]), created)
+                after = ((page.get("paging") or {}).get("next") or {}).get("after")
+                if not after:
+                    break
+        return {domain: company_id for domain, (company_id, _) in found.items()}
+
+    def associate_default(self, from_type: str, to_type: str, pairs: Sequence[tuple[str, str]]) -> BatchOutcome:
+        inputs = [{"from": {"id": a}, "to": {"id": b}} for a, b in pairs]
+        return self._batch(f"/crm/v4/associations/{from_type}/{to_type}/batch/associate/default", inputs)
+
+    def create_notes(self, notes: Sequence[tuple[str, str, str]]) -> BatchOutcome:
+        """Notes (contact id, ISO timestamp, body), each associated with its contact; batches of 100."""
+        inputs = [
+            {
+                "properties": {"hs_timestamp": timestamp, "hs_note_body": body},
+                "associations": [
+                    {
+                        "to": {"id": contact_id},
+                        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": NOTE_TO_CONTACT}],
+                    }
+                ],
+            }
+            for contact_id, timestamp, body in notes
+        ]
+        return self.create("notes", inputs)
+
+    def gdpr_delete(self, email: str) -> None:
+        self._json(
+            "POST", "/crm/v3/objects/contacts/gdpr-delete", {"objectId": email, "idProperty": "email"}, ok=(404,)
+        )

@@ -1,0 +1,568 @@
+"""The sync service: what the sync function does with each SyncQueue message (at most 100 contacts).
+
+1. Contacts already synced by this request are left alone (at-least-once delivery); suppressed/skipped ones are
+   never sent. The others move to ``syncing``.
+2. On the first sync of a portal (then every 10 minutes per container), the ``leadpipe`` property group and the
+   ``leadpipe_*`` properties are created if missing, and the mapping is checked: a mapping to a property HubSpot
+   does not have is reported in the sync log and left out, instead of failing every batch with a 400.
+3. Contacts whose mapped values hash to what leadpipe wrote last are done without a HubSpot call. The others are
+   read in one ``batch/read`` by email, the overwrite policy of each property decides what may be written, and one
+   ``batch/upsert`` by email writes them; a 207 answer fails only the records it names.
+4. Companies: a stored domain -> company id map first, then one search per 100 unknown domains, then
+   ``batch/create`` for the rest; new contact -> company pairs get one v4 ``batch/associate/default``.
+5. One timeline note per enrichment (not per sync), created in batches with their association.
+6. ``synced`` with the HubSpot ids and ``synced_at``, or ``failed`` with the error, the attempt count and
+   ``next_retry_at`` 15 minutes later; ``contacts.synced`` is published; a sync log entry records the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from leadpipe.contacts import UNCHANGED, ContactRepository, Unchanged
+from leadpipe.dynamo import batch_get, batch_write, from_item, to_item
+from leadpipe.enrichment.http import Budget
+from leadpipe.enrichment.keys import ProviderKeys
+from leadpipe.enrichment.providers.base import ProviderError
+from leadpipe.errors import BadRequest
+from leadpipe.events import EventPublisher
+from leadpipe.hubspot.client import HubSpotClient, token_fingerprint
+from leadpipe.hubspot.mapping import GROUP, GROUP_LABEL, LEADPIPE_PROPERTIES, PropertyMapping, decide, value_of
+from leadpipe.models import (
+    DETAIL_CONTACTS_ENRICHED,
+    DETAIL_CONTACTS_SYNCED,
+    EVENT_SOURCE,
+    Contact,
+    ContactsEnriched,
+    ContactsSynced,
+    Failure,
+    HubSpotRef,
+    PipelineStatus,
+    SyncMessage,
+    SyncOptions,
+    iso,
+    utcnow,
+)
+from leadpipe.observability import count, logger
+from leadpipe.queueing import due_for_retry, send_batch
+from leadpipe.settings import Settings
+from leadpipe.workspaces import WorkspaceRepository
+
+MAX_RETRIES = 5
+RETRY_DELAY = timedelta(minutes=15)
+MESSAGE_EMAILS = 100
+PROPERTIES_TTL = 600.0
+LOG_DAYS = 30
+_PROPERTIES: dict[str, tuple[float, set[str]]] = {}  # token fingerprint -> (checked at, contact property names)
+
+
+@dataclass
+class SyncReport:
+    request_id: str
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    already_done: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    companies_created: int = 0
+    associations: int = 0
+    notes: int = 0
+    mapping_problems: list[str] = field(default_factory=list)
+    hubspot_calls: int = 0
+    throttled: int = 0
+
+    @property
+    def synced(self) -> list[str]:
+        return [*self.created, *self.updated, *self.unchanged]
+
+
+@dataclass
+class QueuedSync:
+    request_id: str
+    queued: int
+    messages: int
+
+
+def queue_sync(
+    sqs: Any,
+    queue_url: str,
+    workspace: str,
+    emails: Sequence[str],
+    options: SyncOptions | None,
+    request_id: str | None = None,
+) -> QueuedSync:
+    """Put a sync request for these contacts on SyncQueue, 100 contacts per message."""
+    request_id = request_id or f"sync-{uuid.uuid4().hex[:16]}"
+    unique = list(dict.fromkeys(emails))
+    bodies = [
+        SyncMessage(
+            workspace=workspace, request_id=request_id, emails=unique[i : i + MESSAGE_EMAILS], options=options
+        ).model_dump_json()
+        for i in range(0, len(unique), MESSAGE_EMAILS)
+    ]
+    return QueuedSync(request_id=request_id, queued=len(unique), messages=send_batch(sqs, queue_url, bodies))
+
+
+def desired_hash(contact: Contact, mapping: Sequence[PropertyMapping]) -> str:
+    values = {m.property: value_of(contact, m.source) for m in mapping}
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def note_body(contact: Contact) -> str:
+    meta = contact.enrichment_meta
+    fields = contact.enrichment
+    lines = [f"leadpipe enriched this contact: quality {contact.quality or 0:.2f}"]
+    if meta:
+        lines.append(f"Sources asked: {', '.join(meta.sources_asked) or 'none'}")
+        if meta.gaps:
+            lines.append("Gaps: " + "; ".join(f"{g.provider} ({g.reason})" for g in meta.gaps))
+    for name in sorted(fields):
+        value = fields[name]
+        lines.append(f"- {name}: {value.value} ({value.provider}, confidence {value.confidence:.2f})")
+    return "\n".join(lines)
+
+
+class SyncService:
+    def __init__(
+        self,
+        *,
+        contacts: ContactRepository,
+        dynamodb: Any,
+        state_table: str,
+        publisher: EventPublisher,
+        sqs: Any,
+        settings: Settings,
+        keys: ProviderKeys,
+        workspaces: WorkspaceRepository,
+        hubspot: Callable[[str, int, Budget], HubSpotClient] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.contacts = contacts
+        self.dynamodb = dynamodb
+        self.state_table = state_table
+        self.publisher = publisher
+        self.sqs = sqs
+        self.settings = settings
+        self.keys = keys
+        self.workspaces = workspaces
+        self.hubspot = hubspot or (
+            lambda token, burst, budget: HubSpotClient(
+                token, base_url=settings.hubspot_base_url, burst_limit=burst, budget=budget
+            )
+        )
+        self.clock = clock
+
+    # ------------------------------------------------------------------------------------------ messages
+
+    def handle_message(self, body: str, *, budget: Budget) -> SyncReport:
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise BadRequest(f"SyncQueue message is not JSON: {body[:200]!r}", code="bad_message") from exc
+        if (
+            isinstance(data, dict)
+            and data.get("detail-type") == DETAIL_CONTACTS_ENRICHED
+            and data.get("source") == EVENT_SOURCE
+        ):
+            detail = ContactsEnriched.model_validate(data["detail"])
+            message = SyncMessage(workspace=detail.workspace, request_id=f"evt-{data['id']}", emails=detail.emails)
+            return self.sync(message, budget)
+        if isinstance(data, dict) and data.get("type") == "sync.request":
+            return self.sync(SyncMessage.model_validate(data), budget)
+        raise BadRequest(f"unrecognised SyncQueue message: {body[:200]!r}", code="bad_message")
+
+    def requeue_due(self, workspace: str) -> QueuedSync | None:
+        """Re-queue this workspace's contacts whose failed sync is due, and those stuck ``syncing``."""
+        now = self.clock()
+        due = due_for_retry(
+            self.contacts, workspace, stage="sync", in_progress=PipelineStatus.SYNCING, now=now, stale_after=RETRY_DELAY
+        )
+        if not due:
+            return None
+        queued = queue_sync(
+            self.sqs, self.settings.sync_queue_url, workspace, due, None, f"retry-{now.strftime('%Y%m%dT%H%M%S')}"
+        )
+        count("SyncRetriesQueued", queued.queued)
+        return queued
+
+    # ------------------------------------------------------------------------------------------ syncing
+
+    def sync(self, message: SyncMessage, budget: Budget) -> SyncReport:
+        ws, request_id = message.workspace, message.request_id
+        now = self.clock()
+        report = SyncReport(request_id)
+        workspace = self.workspaces.get(ws)
+        options = message.options or workspace.sync.options
+        emails = list(dict.fromkeys(message.emails))
+        stored = self.contacts.batch_get(ws, emails)
+        report.missing = [e for e in emails if e not in stored]
+        todo = []
+        for email, contact in stored.items():
+            ref = contact.hubspot
+            if ref and ref.request_id == request_id and contact.status is PipelineStatus.SYNCED:
+                report.already_done.append(email)
+            elif contact.status is PipelineStatus.SKIPPED:
+                report.skipped[email] = f"not synced: {contact.status_reason or 'skipped'}"
+            else:
+                todo.append(email)
+        if not todo:
+            return report
+        previous = {e: stored[e].status for e in todo}
+        marked = self.contacts.upsert(ws, todo, lambda e, c: self._start(c, now))
+        contacts = {e: c for e, c in marked.items() if c is not None and c.status is PipelineStatus.SYNCING}
+
+        token = self.keys.secret(ws, "hubspot/token", "HUBSPOT_TOKEN")
+        if not token:
+            error = (
+                "no HubSpot access token (store one at the workspace's hubspot/token parameter or set HUBSPOT_TOKEN)"
+            )
+            self._finish_failed(ws, list(contacts), error, now, report)
+            return report
+        client = self.hubspot(token, workspace.sync.burst_limit, budget)
+        try:
+            with client:
+                mapping = self._usable_mapping(client, token, workspace.sync.mapping, report)
+                written = self._write_contacts(client, contacts, mapping, options, report)
+                companies = self._companies(client, ws, contacts, written, options, report)
+                notes = self._notes(client, contacts, written, options, report)
+        except ProviderError as exc:  # HubSpotError included: HubSpot failed past its retries
+            report.hubspot_calls, report.throttled = client.calls, client.throttled
+            self._finish_failed(ws, list(contacts), f"{exc.reason}: {exc.message}", now, report)
+            self._log(ws, report, now)
+            count("HubSpot429s", client.throttled)
+            raise
+        report.hubspot_calls, report.throttled = client.calls, client.throttled
+
+        def finish(email: str, before: Contact | None) -> Contact | Unchanged:
+            if before is None:
+                return UNCHANGED
+            if email in report.failed:
+                return self._fail(before, report.failed[email], now, request_id)
+            if email in report.skipped:
+                after = before.model_copy(deep=True)
+                after.status = previous.get(email, PipelineStatus.ENRICHED)
+                after.status_reason = report.skipped[email]
+                ref = (after.hubspot or HubSpotRef()).model_copy(update={"request_id": request_id})
+                if email in written:
+                    ref.contact_id = written[email][0]
+                after.hubspot = ref
+                after.updated_at = now
+                return after
+            contact_id, changes = written[email]
+            after = before.model_copy(deep=True)
+            ref = (after.hubspot or HubSpotRef()).model_copy(deep=True)
+            ref.contact_id = contact_id
+            ref.company_id = companies.get(email, ref.company_id)
+            ref.synced_at = now
+            ref.written.update(changes)
+            ref.written_hash = desired_hash(before, mapping)
+            ref.request_id = request_id
+            if email in notes:
+                ref.note_for = notes[email]
+            after.hubspot = ref
+            after.status = PipelineStatus.SYNCED
+            after.status_reason = None
+            after.failure = None
+            after.updated_at = now
+            return after
+
+        self.contacts.upsert(ws, list(contacts), finish)
+        if report.synced:
+            self.publisher.publish(
+                DETAIL_CONTACTS_SYNCED,
+                [
+                    ContactsSynced(workspace=ws, request_id=request_id, emails=report.synced[i : i + MESSAGE_EMAILS])
+                    for i in range(0, len(report.synced), MESSAGE_EMAILS)
+                ],
+            )
+        self._log(ws, report, now)
+        count("ContactsSynced", len(report.synced))
+        count("SyncFailed", len(report.failed))
+        count("HubSpotCalls", report.hubspot_calls)
+        count("HubSpot429s", report.throttled)
+        logger.info("sync finished", extra={"request_id": request_id, "summary": self._summary(report)})
+        return report
+
+    # ------------------------------------------------------------------------------------------ steps
+
+    def _usable_mapping(
+        self, client: HubSpotClient, token: str, mapping: Sequence[PropertyMapping], report: SyncReport
+    ) -> list[PropertyMapping]:
+        """Create leadpipe's group and properties if missing; leave out (and report) mappings to unknown ones."""
+        key = token_fingerprint(token)
+        checked = _PROPERTIES.get(key)
+        if checked is None or time.monotonic() - checked[0] > PROPERTIES_TTL:
+            names = set(client.properties("contacts"))
+            missing = [p for p in LEADPIPE_PROPERTIES if p["name"] not in names]
+            if missing:
+                client.ensure_group("contacts", GROUP, GROUP_LABEL)
+                client.create_properties("contacts", [{**p, "groupName": GROUP} for p in missing])
+                names |= {p["name"] for p in missing}
+            checked = (time.monotonic(), names)
+            _PROPERTIES[key] = checked
+        usable = []
+        for entry in mapping:
+            if entry.property in checked[1]:
+                usable.append(entry)
+            else:
+                report.mapping_problems.append(
+                    f"{entry.source} -> {entry.property!r}: HubSpot has no contact property with that name; "
+                    "the field is not synced until the mapping or the portal is fixed"
+                )
+        return usable
+
+    def _write_contacts(
+        self,
+        client: HubSpotClient,
+        contacts: dict[str, Contact],
+        mapping: Sequence[PropertyMapping],
+        options: SyncOptions,
+        report: SyncReport,
+    ) -> dict[str, tuple[str, dict[str, str]]]:
+        """Read, decide, upsert. Returns email -> (HubSpot id, properties written) for the contacts now in HubSpot."""
+        written: dict[str, tuple[str, dict[str, str]]] = {}
+        to_read = []
+        for email, contact in contacts.items():
+            ref = contact.hubspot
+            if ref and ref.contact_id and ref.written_hash == desired_hash(contact, mapping):
+                written[email] = (ref.contact_id, {})  # nothing new to write: no HubSpot call at all
+                report.unchanged.append(email)
+            else:
+                to_read.append(email)
+        if not to_read:
+            return written
+        properties = sorted({m.property for m in mapping} | {"email"})
+        read = client.read_by("contacts", "email", to_read, properties)
+        current = {str((r.get("properties") or {}).get("email", "")).lower(): r for r in read.results}
+        upserts: list[tuple[str, dict[str, str]]] = []
+        for email in to_read:
+            contact = contacts[email]
+            existing = current.get(email)
+            if existing is None and not options.create_if_new:
+                report.skipped[email] = "not in HubSpot, and createIfNew is off"
+                continue
+            if existing is not None and not options.update_if_exists:
+                report.skipped[email] = "already in HubSpot, and updateIfExists is off"
+                written[email] = (str(existing["id"]), {})
+                continue
+            last = contact.hubspot.written if contact.hubspot else {}
+            changes = decide(contact, mapping, (existing or {}).get("properties"), last)
+            if existing is not None and not changes:
+                written[email] = (str(existing["id"]), {})
+                report.unchanged.append(email)
+                continue
+            upserts.append((email, changes))
+        if not upserts:
+            return written
+        outcome = client.upsert("contacts", "email", upserts)
+        by_email = {str((r.get("properties") or {}).get("email", "")).lower(): r for r in outcome.results}
+        sent = dict(upserts)
+        for email, changes in sent.items():
+            result = by_email.get(email)
+            if result is None:
+                continue
+            written[email] = (str(result["id"]), changes)
+            (report.created if result.get("new") else report.updated).append(email)
+        for error in outcome.errors:
+            blamed = self._emails_in(error, [e for e in sent if e not in by_email])
+            for email in blamed:
+                report.failed[email] = (
+                    f"HubSpot refused the record: {error.get('category', '')} {error.get('message', '')}".strip()
+                )
+        for email in sent:
+            if email not in by_email and email not in report.failed:
+                report.failed[email] = "HubSpot did not return this record"
+        return written
+
+    @staticmethod
+    def _emails_in(error: dict[str, Any], candidates: list[str]) -> list[str]:
+        text = json.dumps(error).lower()
+        named = [e for e in candidates if e in text]
+        return named or candidates  # an error that names nobody fails every record it could be about
+
+    def _companies(
+        self,
+        client: HubSpotClient,
+        workspace: str,
+        contacts: dict[str, Contact],
+        written: dict[str, tuple[str, dict[str, str]]],
+        options: SyncOptions,
+        report: SyncReport,
+    ) -> dict[str, str]:
+        """email -> company id for the contacts now in HubSpot, associating the new pairs."""
+        if not options.associate_company:
+            return {}
+        wanted: dict[str, str] = {e: d for e in written if (d := contacts[e].domain)}
+        domains = sorted(set(wanted.values()))
+        if not domains:
+            return {}
+        known = self._stored_companies(workspace, domains)
+        unknown = [d for d in domains if d not in known]
+        if unknown:
+            # deduplicate: look for companies people already created in HubSpot before creating one; without it
+            # only the companies leadpipe created or found before are reused (no search calls: a first load)
+            found = client.companies_by_domain(unknown) if options.deduplicate else {}
+            missing = [d for d in unknown if d not in found]
+            if missing:
+                names: dict[str, str] = {}
+                for email, domain in wanted.items():
+                    contact = contacts[email]
+                    enriched = contact.enrichment.get("company_name")
+                    names.setdefault(domain, str((enriched.value if enriched else None) or contact.company or domain))
+                created = client.create(
+                    "companies", [{"properties": {"name": str(names[d]), "domain": d}} for d in missing]
+                )
+                for made in created.results:
+                    domain = str((made.get("properties") or {}).get("domain", "")).lower()
+                    if domain:
+                        found[domain] = str(made["id"])
+                report.companies_created += len(created.results)
+            self._store_companies(workspace, {d: i for d, i in found.items() if d in unknown})
+            known.update(found)
+        pairs = []
+        result: dict[str, str] = {}
+        for email, domain in wanted.items():
+            company_id = known.get(domain)
+            if not company_id:
+                continue
+            result[email] = company_id
+            ref = contacts[email].hubspot
+            if not ref or ref.company_id != company_id:
+                pairs.append((written[email][0], company_id))
+        if pairs:
+            outcome = client.associate_default("contacts", "companies", pairs)
+            report.associations += len(pairs) - len(outcome.errors)
+        return result
+
+    def _stored_companies(self, workspace: str, domains: Sequence[str]) -> dict[str, str]:
+        keys = [{"pk": {"S": f"HC#{workspace}"}, "sk": {"S": d}} for d in domains]
+        found = {}
+        for item in batch_get(self.dynamodb, self.state_table, keys, consistent=False):
+            data = from_item(item)
+            found[str(data["sk"])] = str(data["company_id"])
+        return found
+
+    def _store_companies(self, workspace: str, ids: dict[str, str]) -> None:
+        requests = [
+            {"PutRequest": {"Item": to_item({"pk": f"HC#{workspace}", "sk": d, "company_id": i})}}
+            for d, i in ids.items()
+        ]
+        batch_write(self.dynamodb, self.state_table, requests)
+
+    def _notes(
+        self,
+        client: HubSpotClient,
+        contacts: dict[str, Contact],
+        written: dict[str, tuple[str, dict[str, str]]],
+        options: SyncOptions,
+        report: SyncReport,
+    ) -> dict[str, str]:
+        """One note per enrichment: email -> the enrichment request the new note summarises."""
+        if not options.log_activity:
+            return {}
+        notes = []
+        summarised: dict[str, str] = {}
+        for email, (contact_id, _) in written.items():
+            contact = contacts[email]
+            meta = contact.enrichment_meta
+            if meta is None or not contact.enrichment or email in report.skipped:
+                continue
+            if contact.hubspot and contact.hubspot.note_for == meta.request_id:
+                continue  # this enrichment already has its note
+            notes.append((contact_id, iso(meta.enriched_at), note_body(contact)))
+            summarised[email] = meta.request_id
+        if notes:
+            outcome = client.create_notes(notes)
+            report.notes += len(outcome.results)
+        return summarised
+
+    # ------------------------------------------------------------------------------------------ state
+
+    def _start(self, contact: Contact | None, now: datetime) -> Contact | Unchanged:
+        if contact is None:
+            return UNCHANGED
+        after = contact.model_copy(deep=True)
+        after.status = PipelineStatus.SYNCING
+        after.status_reason = None
+        after.updated_at = now
+        return after
+
+    def _fail(self, contact: Contact, error: str, now: datetime, request_id: str) -> Contact:
+        after = contact.model_copy(deep=True)
+        after.hubspot = (after.hubspot or HubSpotRef()).model_copy(update={"request_id": request_id})
+        previous = contact.failure.attempts if contact.failure and contact.failure.stage == "sync" else 0
+        attempts = previous + 1
+        retry = now + RETRY_DELAY if attempts < MAX_RETRIES else None
+        after.status = PipelineStatus.FAILED
+        after.status_reason = "sync failed" + ("" if retry else f" {attempts} times; not retried")
+        after.failure = Failure(stage="sync", error=error[:1000], attempts=attempts, next_retry_at=retry)
+        after.updated_at = now
+        return after
+
+    def _finish_failed(self, ws: str, emails: list[str], error: str, now: datetime, report: SyncReport) -> None:
+        for email in emails:
+            report.failed[email] = error
+        self.contacts.upsert(
+            ws, emails, lambda e, c: self._fail(c, error, now, report.request_id) if c is not None else UNCHANGED
+        )
+        count("SyncFailed", len(emails))
+
+    @staticmethod
+    def _summary(report: SyncReport) -> dict[str, Any]:
+        return {
+            "created": len(report.created),
+            "updated": len(report.updated),
+            "unchanged": len(report.unchanged),
+            "failed": len(report.failed),
+            "skipped": len(report.skipped),
+            "already_done": len(report.already_done),
+            "companies_created": report.companies_created,
+            "associations": report.associations,
+            "notes": report.notes,
+            "hubspot_calls": report.hubspot_calls,
+            "throttled": report.throttled,
+            "mapping_problems": report.mapping_problems,
+        }
+
+    def _log(self, workspace: str, report: SyncReport, now: datetime) -> None:
+        """The sync log: one entry per batch, kept 30 days."""
+        entry = {
+            "pk": f"SL#{workspace}",
+            "sk": f"{iso(now)}#{report.request_id}#{uuid.uuid4().hex[:6]}",
+            "request_id": report.request_id,
+            "at": iso(now),
+            **self._summary(report),
+            "errors": [{"email": e, "error": m} for e, m in list(report.failed.items())[:20]],
+            "expires_at": int(now.timestamp()) + LOG_DAYS * 86_400,
+        }
+        self.dynamodb.put_item(TableName=self.state_table, Item=to_item(entry))
+
+    def recent_log(self, workspace: str, limit: int = 20) -> list[dict[str, Any]]:
+        return recent_sync_log(self.dynamodb, self.state_table, workspace, limit)
+
+
+def recent_sync_log(dynamodb: Any, state_table: str, workspace: str, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest sync log entries of a workspace, newest first."""
+    response = dynamodb.query(
+        TableName=state_table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"SL#{workspace}"}},
+        ScanIndexForward=False,
+        Limit=limit,
+    )
+    out = []
+    for item in response.get("Items", []):
+        data = from_item(item)
+        for key in ("pk", "sk", "expires_at"):
+            data.pop(key, None)
+        out.append(data)
+    return out

@@ -1,0 +1,421 @@
+"""The sync service against moto and the local HubSpot fake (over real HTTP on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from leadpipe.contacts import ContactChange, ContactRepository
+from leadpipe.enrichment.http import Budget, reset_rate_limits
+from leadpipe.enrichment.keys import ProviderKeys
+from leadpipe.events import EventPublisher
+from leadpipe.hubspot import sync as sync_module
+from leadpipe.hubspot.client import HubSpotClient
+from leadpipe.hubspot.mapping import PropertyMapping
+from leadpipe.hubspot.sync import SyncService
+from leadpipe.models import (
+    Contact,
+    EnrichmentMeta,
+    FieldValue,
+    PipelineStatus,
+    SyncMessage,
+    SyncOptions,
+)
+from leadpipe.settings import Settings
+from leadpipe.workspaces import SyncSettings, WorkspaceRepository, WorkspaceSettings
+from leadpipe_local.fakes.base import Fault
+from leadpipe_local.fakes.hubspot import FakeHubSpot
+from tests.conftest import Stack
+
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+BUDGET = Budget()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeHubSpot]:
+    fake = FakeHubSpot()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def hubspot(server: FakeHubSpot) -> Iterator[FakeHubSpot]:
+    server.reset()
+    reset_rate_limits()
+    sync_module._PROPERTIES.clear()  # each test starts with a portal leadpipe has not seen
+    yield server
+    server.clear_faults()
+
+
+def fv(value: object, provider: str = "sample", confidence: float = 0.9) -> FieldValue:
+    return FieldValue(value=value, provider=provider, confidence=confidence, fetched_at=NOW)  # type: ignore[arg-type]
+
+
+class World:
+    def __init__(self, stack: Stack, hubspot: FakeHubSpot, token: str | None = "default") -> None:
+        self.stack = stack
+        self.fake = hubspot
+        self.now = NOW
+        ddb = stack.client("dynamodb")
+        self.contacts = ContactRepository(ddb, stack.contacts_table)
+        self.workspaces = WorkspaceRepository(ddb, stack.state_table)
+        self.queue_url = stack.ref("SyncQueue")
+        self.slept: list[float] = []
+        env = {"HUBSPOT_TOKEN": hubspot.token if token == "default" else (token or "")}
+        self.service = SyncService(
+            contacts=self.contacts,
+            dynamodb=ddb,
+            state_table=stack.state_table,
+            publisher=EventPublisher(stack.client("events"), stack.bus),
+            sqs=stack.client("sqs"),
+            settings=Settings(
+                contacts_table=stack.contacts_table,
+                state_table=stack.state_table,
+                event_bus_name=stack.bus,
+                sync_queue_url=self.queue_url,
+            ),
+            keys=ProviderKeys(None, env=env),
+            workspaces=self.workspaces,
+            hubspot=lambda tok, burst, budget: HubSpotClient(
+                tok, base_url=hubspot.url, burst_limit=burst, budget=budget, sleep=self.slept.append
+            ),
+            clock=lambda: self.now,
+        )
+
+    def add(self, email: str, *, request: str = "enr-1", **fields: Any) -> None:
+        domain = fields.pop("domain", email.split("@")[1])
+        contact = Contact(
+            workspace="default",
+            email=email,
+            email_domain=email.split("@")[1],
+            domain=domain,
+            status=fields.pop("status", PipelineStatus.ENRICHED),
+            created_at=NOW,
+            updated_at=NOW,
+            quality=0.81,
+            enrichment=fields.pop(
+                "enrichment",
+                {
+                    "title": fv("VP Sales", "apollo"),
+                    "industry": fv("software"),
+                    "seniority": fv("vp", "sample-web"),
+                    "company_name": fv("Acme", "sample"),
+                    "email_status": fv("valid", "hunter"),
+                },
+            ),
+            enrichment_meta=EnrichmentMeta(request_id=request, enriched_at=NOW, sources_asked=["sample", "apollo"]),
+            **fields,
+        )
+        assert not self.contacts.save([ContactChange(None, contact)]).conflicts
+
+    def get(self, email: str) -> Contact:
+        contact = self.contacts.get("default", email)
+        assert contact is not None
+        return contact
+
+    def sync(self, *emails: str, request_id: str = "sync-1", options: SyncOptions | None = None) -> Any:
+        message = SyncMessage(workspace="default", request_id=request_id, emails=list(emails), options=options)
+        return self.service.handle_message(message.model_dump_json(), budget=BUDGET)
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = httpx.request(
+            method, self.fake.url + path, headers={"Authorization": f"Bearer {self.fake.token}"}, timeout=10, **kwargs
+        )
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def hubspot_contact(self, contact_id: str, *props: str) -> dict[str, Any]:
+        return self.api("GET", f"/crm/v3/objects/contacts/{contact_id}", params={"properties": ",".join(props)})[
+            "properties"
+        ]
+
+    def requests(self) -> int:
+        return len([r for r in self.fake.requests if not r.path.startswith("/_fake")])
+
+
+def test_a_first_sync_creates_contacts_companies_associations_notes_and_properties(
+    stack: Stack, hubspot: FakeHubSpot, bus_tap: Any
+) -> None:
+    world = World(stack, hubspot)
+    world.add("ann@acme.com", first_name="Ann", last_name="Lee", title="Head of Sales")
+    world.add("bob@acme.com", first_name="Bob")
+    world.add("cy@beta.io", first_name="Cy", domain="beta.io")
+    report = world.sync("ann@acme.com", "bob@acme.com", "cy@beta.io")
+    assert sorted(report.created) == ["ann@acme.com", "bob@acme.com", "cy@beta.io"]
+    assert (report.companies_created, report.associations, report.notes) == (2, 3, 3)
+    assert report.failed == {} and report.mapping_problems == []
+
+    ann = world.get("ann@acme.com")
+    assert ann.status is PipelineStatus.SYNCED and ann.hubspot is not None
+    assert ann.hubspot.contact_id and ann.hubspot.company_id and ann.hubspot.synced_at == NOW
+    assert ann.hubspot.note_for == "enr-1" and ann.hubspot.request_id == "sync-1"
+    props = world.hubspot_contact(
+        ann.hubspot.contact_id,
+        "email",
+        "firstname",
+        "lastname",
+        "jobtitle",
+        "leadpipe_quality_score",
+        "leadpipe_seniority",
+        "leadpipe_sources",
+    )
+    assert props["email"] == "ann@acme.com" and props["firstname"] == "Ann" and props["lastname"] == "Lee"
+    assert props["jobtitle"] == "VP Sales"  # the confident enriched value
+    assert props["leadpipe_quality_score"] == "0.81" and props["leadpipe_seniority"] == "vp"
+    assert props["leadpipe_sources"] == "apollo;hunter;sample;sample-web"
+    assert ann.hubspot.written["jobtitle"] == "VP Sales"
+    bob = world.get("bob@acme.com")
+    assert bob.hubspot is not None and bob.hubspot.company_id == ann.hubspot.company_id  # one company per domain
+
+    names = {p["name"]: p for p in world.api("GET", "/crm/v3/properties/contacts")["results"]}
+    assert names["leadpipe_quality_score"]["groupName"] == "leadpipe"
+    associated = world.api("GET", f"/crm/v4/objects/contacts/{ann.hubspot.contact_id}/associations/companies")
+    assert [r["toObjectId"] for r in associated["results"]] in ([int(ann.hubspot.company_id)], [ann.hubspot.company_id])
+    notes = world.api("GET", f"/crm/v4/objects/contacts/{ann.hubspot.contact_id}/associations/notes")["results"]
+    assert len(notes) == 1
+
+    events = [e for e in bus_tap.drain() if e["detail-type"] == "contacts.synced"]
+    assert sorted(events[0]["detail"]["emails"]) == ["ann@acme.com", "bob@acme.com", "cy@beta.io"]
+    [log] = world.service.recent_log("default")
+    assert (log["created"], log["failed"], log["companies_created"], log["notes"]) == (3, 0, 2, 3)
+    assert log["hubspot_calls"] == report.hubspot_calls > 0
+
+
+def test_nothing_changed_means_no_hubspot_call_and_redelivery_is_a_no_op(stack: Stack, hubspot: FakeHubSpot) -> None:
+    world = World(stack, hubspot)
+    world.add("ann@acme.com", first_name="Ann")
+    world.sync("ann@acme.com")
+    before = world.requests()
+    again = world.sync("ann@acme.com")  # the same message delivered twice
+    assert again.already_done == ["ann@acme.com"]
+    later = world.sync("ann@acme.com", request_id="sync-2")  # a new request, nothing new to write
+    assert later.unchanged == ["ann@acme.com"] and later.hubspot_calls == 0
+    assert world.requests() == before
+    assert world.get("ann@acme.com").status is PipelineStatus.SYNCED
+
+
+def test_a_persons_edit_survives_the_next_sync(stack: Stack, hubspot: FakeHubSpot) -> None:
+    world = World(stack, hubspot)
+    world.add("ann@acme.com", first_name="Ann")
+    world.sync("ann@acme.com")
+    contact_id = world.get("ann@acme.com").hubspot.contact_id  # type: ignore[union-attr]
+    # a person edits a standard property and one of leadpipe's in HubSpot's UI
+    httpx.patch(
+        f"{hubspot.url}/_fake/contacts/{contact_id}",
+        json={"properties": {"jobtitle": "Chief Revenue Officer", "leadpipe_seniority": "c_suite"}},
+        timeout=10,
+    ).raise_for_status()
+
+    # new data for the contact: a phone number and a new enrichment with other values
+    def refresh(email: str, c: Contact | None) -> Contact:
+        assert c is not None
+        after = c.model_copy(deep=True)
+        after.phone = "+44 20 7946 0958"
+        after.enrichment["title"] = fv("SVP Sales", "apollo")
+        after.enrichment["seniority"] = fv("vp", "apollo", 0.95)
+        after.enrichment_meta = EnrichmentMeta(request_id="enr-2", enriched_at=NOW, sources_asked=["apollo"])
+        after.status = PipelineStatus.ENRICHED
+        return after
+
+    world.contacts.upsert("default", ["ann@acme.com"], refresh)
+    report = world.sync("ann@acme.com", request_id="sync-2")
+    assert report.updated == ["ann@acme.com"] and report.notes == 1  # a new enrichment: a new note
+    props = world.hubspot_contact(contact_id, "jobtitle", "leadpipe_seniority", "phone")
+    assert props["jobtitle"] == "Chief Revenue Officer"  # fill_empty: the person's value stays
+    assert props["leadpipe_seniority"] == "c_suite"  # ours: changed by a person since leadpipe wrote it
+    assert props["phone"] == "+44 20 7946 0958"  # empty in HubSpot: written
+    notes = world.api("GET", f"/crm/v4/objects/contacts/{contact_id}/associations/notes")["results"]
+    assert len(notes) == 2
+
+
+def test_a_207_fails_only_the_records_it_names(stack: Stack, hubspot: FakeHubSpot) -> None:
+    world = World(stack, hubspot)
+    for email in ("ann@acme.com", "bob@acme.com", "cy@acme.com"):
+        world.add(email)
+    body = {
+        "status": "COMPLETE",
+        "numErrors": 1,
+        "results": [
+            {
+                "id": "9001",
+                "properties": {"email": "ann@acme.com"},
+                "new": True,
+                "createdAt": "2026-11-24T10:00:00Z",
+                "updatedAt": "2026-11-24T10:00:00Z",
+                "archived": False,
+            },
+            {
+                "id": "9002",
+                "properties": {"email": "cy@acme.com"},
+                "new": True,
+                "createdAt": "2026-11-24T10:00:00Z",
+                "updatedAt": "2026-11-24T10:00:00Z",
+                "archived": False,
+            },
+        ],
+        "errors": [
+            {
+                "status": "error",
+                "category": "VALIDATION_ERROR",
+                "message": "Property values were not valid: bob@acme.com",
+                "context": {"id": ["bob@acme.com"]},
+            }
+        ],
+        "startedAt": "2026-11-24T10:00:00Z",
+        "completedAt": "2026-11-24T10:00:00Z",
+    }
+    hubspot.inject(Fault(status=207, body=body, times=1, path="contacts/batch/upsert"))
+    report = world.sync(
+        "ann@acme.com", "bob@acme.com", "cy@acme.com", options=SyncOptions(associate_company=False, log_activity=False)
+    )
+    assert sorted(report.created) == ["ann@acme.com", "cy@acme.com"] and list(report.failed) == ["bob@acme.com"]
+    bob = world.get("bob@acme.com")
+    assert bob.status is PipelineStatus.FAILED and bob.failure is not None
+    assert (bob.failure.stage, bob.failure.attempts, bob.failure.next_retry_at) == (
+        "sync",
+        1,
+        NOW + timedelta(minutes=15),
+    )
+    assert "VALIDATION_ERROR" in bob.failure.error
+    assert world.get("ann@acme.com").status is PipelineStatus.SYNCED
+
+
+def test_a_429_storm_is_ridden_out_without_losing_a_write(stack: Stack, hubspot: FakeHubSpot) -> None:
+    world = World(stack, hubspot)
+    world.add("ann@acme.com")
+    storm = {
+        "status": "error",
+        "message": "You have reached your ten_secondly_rolling limit.",
+        "errorType": "RATE_LIMIT",
+        "correlationId": "c0ffee",
+        "policyName": "TEN_SECONDLY_ROLLING",
+        "groupName": "api-calls",
+    }
+    hubspot.inject(
+        Fault(status=429, body=storm, times=3, headers={"X-HubSpot-RateLimit-Interval-Milliseconds": "10000"})
+    )
+    report = world.sync("ann@acme.com")
+    assert report.created == ["ann@acme.com"] and report.throttled == 3
+    assert world.slept[:3] == [2.0, 2.0, 2.0]
+
+
+def test_hubspot_down_fails_the_batch_for_a_retry_and_the_schedule_requeues_it(
+    stack: Stack, hubspot: FakeHubSpot
+) -> None:
+    world = World(stack, hubspot)
+    world.add("ann@acme.com")
+    hubspot.inject(Fault(status=503, body={"message": "down"}, times=50))
+    with pytest.raises(Exception, match="server_error"):
+        world.sync("ann@acme.com")
+    ann = world.get("ann@acme.com")
+    assert ann.status is PipelineStatus.FAILED and ann.failure is not None and ann.failure.stage == "sync"
+    hubspot.clear_faults()
+    assert world.service.requeue_due("default") is None
+    world.now = NOW + timedelta(minutes=16)
+    queued = world.service.requeue_due("default")
+    assert queued is not None and queued.queued == 1
+    sqs = stack.client("sqs")
+    [message] = sqs.receive_message(QueueUrl=world.queue_url, MaxNumberOfMessages=10)["Messages"]
+    world.service.handle_message(message["Body"], budget=BUDGET)
+    assert world.get("ann@acme.com").status is PipelineStatus.SYNCED
+
+
+def test_options_create_if_new_associate_company_and_log_activity(stack: Stack, hubspot: FakeHubSpot) -> None:
+    world = World(stack, hubspot)
+    world.add("ann@acme.com")
+    report = world.sync("ann@acme.com", options=SyncOptions(create_if_new=False))
+    assert report.skipped == {"ann@acme.com": "not in HubSpot, and createIfNew is off"}
+    ann = world.get("ann@acme.com")
+    assert ann.status is PipelineStatus.ENRICHED and ann.status_reason == "not in HubSpot, and createIfNew is off"
+    assert ann.hubspot is not None and ann.hubspot.request_id == "sync-1" and ann.hubspot.contact_id is None
+    report = world.sync(
+        "ann@acme.com", request_id="sync-2", options=SyncOptions(associate_company=False, log_activity=False)
+    )
+    assert report.created == ["ann@acme.com"] and report.companies_created == 0 and report.notes == 0
+    assert world.api("POST", "/crm/v3/objects/companies/search", json={"filterGroups": []})["total"] == 0
+
+
+def test_an_existing_company_is_found_by_domain_and_the_map_is_remembered(stack: Stack, hubspot: FakeHubSpot) -> None:
+    world = World(stack, hubspot)
+    existing = world.api(
+        "POST", "/crm/v3/objects/companies", json={"properties": {"name": "Acme", "domain": "acme.com"}}
+    )
+    world.add("ann@acme.com")
+    report = world.sync("ann@acme.com")
+    assert report.companies_created == 0
+    assert world.get("ann@acme.com").hubspot.company_id == existing["id"]  # type: ignore[union-attr]
+    world.add("bob@acme.com")
+    searches = len(hubspot.calls("companies/search"))
+    world.sync("bob@acme.com", request_id="sync-2")
+    assert len(hubspot.calls("companies/search")) == searches  # the stored domain -> id map answered
+
+
+def test_without_deduplicate_existing_companies_are_not_searched_for(stack: Stack, hubspot: FakeHubSpot) -> None:
+    world = World(stack, hubspot)
+    world.api("POST", "/crm/v3/objects/companies", json={"properties": {"name": "Acme", "domain": "acme.com"}})
+    world.add("ann@acme.com")
+    world.add("bob@acme.com")
+    report = world.sync("ann@acme.com", "bob@acme.com", "ann@acme.com", options=SyncOptions(deduplicate=False))
+    # repeated emails are still sent once (HubSpot refuses a batch naming one twice) ...
+    assert sorted(report.created) == ["ann@acme.com", "bob@acme.com"] and report.failed == {}
+    [upsert] = hubspot.calls("contacts/batch/upsert")
+    assert len(json.loads(upsert.body)["inputs"]) == 2
+    # ... but the company is created without looking for the one a person made: a first load into an empty portal
+    assert hubspot.calls("companies/search") == [] and report.companies_created == 1
+    assert world.api("POST", "/crm/v3/objects/companies/search", json={"filterGroups": []})["total"] == 2
+    ann, bob = world.get("ann@acme.com"), world.get("bob@acme.com")
+    assert ann.hubspot and bob.hubspot and ann.hubspot.company_id == bob.hubspot.company_id
+
+
+def test_a_mapping_to_a_missing_property_is_reported_not_a_400(stack: Stack, hubspot: FakeHubSpot) -> None:
+    world = World(stack, hubspot)
+    settings = SyncSettings(
+        mapping=[
+            PropertyMapping(source="title", property="jobtitel"),
+            PropertyMapping(source="first_name", property="firstname"),
+        ]
+    )
+    world.workspaces.put(WorkspaceSettings(workspace="default", sync=settings))
+    world.add("ann@acme.com", first_name="Ann")
+    report = world.sync("ann@acme.com")
+    assert report.created == ["ann@acme.com"]
+    assert report.mapping_problems == [
+        "title -> 'jobtitel': HubSpot has no contact property with that name; the field is not synced until "
+        "the mapping or the portal is fixed"
+    ]
+    assert world.service.recent_log("default")[0]["mapping_problems"] == report.mapping_problems
+
+
+def test_without_a_token_the_contacts_fail_with_a_clear_reason(stack: Stack, hubspot: FakeHubSpot) -> None:
+    world = World(stack, hubspot, token=None)
+    world.add("ann@acme.com")
+    report = world.sync("ann@acme.com")
+    ann = world.get("ann@acme.com")
+    assert ann.status is PipelineStatus.FAILED and ann.failure is not None
+    assert "no HubSpot access token" in ann.failure.error and report.hubspot_calls == 0
+    assert ann.hubspot is not None and ann.hubspot.request_id == "sync-1"  # `leadpipe sync --wait` sees it finished
+
+
+def test_enriched_events_and_unknown_messages(stack: Stack, hubspot: FakeHubSpot) -> None:
+    from leadpipe.errors import BadRequest
+
+    world = World(stack, hubspot)
+    world.add("ann@acme.com")
+    event = {
+        "version": "0",
+        "id": "ev-9",
+        "detail-type": "contacts.enriched",
+        "source": "leadpipe",
+        "detail": {"workspace": "default", "request_id": "enr-1", "emails": ["ann@acme.com"]},
+    }
+    report = world.service.handle_message(json.dumps(event), budget=BUDGET)
+    assert report.created == ["ann@acme.com"] and world.get("ann@acme.com").hubspot.request_id == "evt-ev-9"  # type: ignore[union-attr]
+    for body in ("nope", "{}", '{"type": "sync.other"}'):
+        with pytest.raises(BadRequest):
+            world.service.handle_message(body, budget=BUDGET)
