@@ -59,6 +59,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         api_port=args.port,
         aws_port=args.aws_port,
         state_dir=Path(args.state_dir),
+        hubspot_port=args.hubspot_port,
     )
     runtime.start()
     stop = threading.Event()
@@ -69,6 +70,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"  HTTP API    {runtime.api_url}    OpenAPI: {runtime.api_url}/openapi.json")
     print(f"  AWS (moto)  {runtime.aws_endpoint}    e.g. AWS_ENDPOINT_URL={runtime.aws_endpoint} aws s3 ls")
     print(f"  uploads     s3://{bucket}/incoming/   (drop CSV files here to import them)")
+    if runtime.hubspot is not None:
+        print(
+            f"  HubSpot     {runtime.hubspot.url}   (local fake; token {runtime.hubspot.token}; "
+            f"edit contacts as a person would: PATCH {runtime.hubspot.url}/_fake/contacts/ID)"
+        )
     for name, pool in runtime.pools.items():
         sources = [r.route_key for r in runtime.routes if r.function == name]
         sources += [
@@ -193,6 +199,104 @@ def _wait_enriched(
         if len(finished) == len(contacts) or time.monotonic() > deadline:
             return contacts
         time.sleep(0.5)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    selector = {k: v for k, v in (("status", args.status), ("tag", args.tag), ("domain", args.domain)) if v}
+    if bool(args.emails) == bool(selector):
+        print("error: give emails, or one of --status/--tag/--domain", file=sys.stderr)
+        return 2
+    turned_off = {
+        "createIfNew": args.no_create,
+        "updateIfExists": args.no_update,
+        "associateCompany": args.no_company,
+        "logActivity": args.no_activity,
+        "deduplicate": args.no_dedupe,
+    }
+    options = {name: False for name, off in turned_off.items() if off} or None
+    with ApiClient(args.api_url) as api:
+        if options:  # the others keep the workspace's defaults
+            defaults = api.sync_settings()["options"]
+            options = {**{k: defaults[k] for k in turned_off}, **options}
+        accepted = api.sync(args.emails or None, filter=selector or None, limit=args.limit, options=options)
+        lines = [f"request {accepted['request_id']}: {accepted['queued']} contact(s) queued for HubSpot"]
+        lines += [f"  not found: {e}" for e in accepted["not_found"]]
+        lines += [f"  invalid: {i['value']!r} ({i['reason']})" for i in accepted["invalid"]]
+        if args.wait and accepted["request_id"] and args.emails:
+            done = _wait_synced(api, accepted, args.emails)
+            rows = [
+                (
+                    c["email"],
+                    c["status"],
+                    (c.get("hubspot") or {}).get("contact_id") or "",
+                    (c.get("hubspot") or {}).get("company_id") or "",
+                    c["status_reason"] or ((c.get("failure") or {}).get("error") or ""),
+                )
+                for c in done
+            ]
+            lines.append(table(rows, ["email", "status", "HubSpot contact", "HubSpot company", "reason"]))
+        _print(args, accepted, "\n".join(lines))
+    return 0
+
+
+def _wait_synced(
+    api: ApiClient, accepted: dict[str, Any], emails: list[str], timeout: float = 300
+) -> list[dict[str, Any]]:
+    import time
+
+    wanted = {e.strip().lower() for e in emails} - set(accepted["not_found"])
+    deadline = time.monotonic() + timeout
+    while True:
+        contacts = [api.contact(e) for e in sorted(wanted)]
+        finished = [
+            c
+            for c in contacts
+            if (c.get("hubspot") or {}).get("request_id") == accepted["request_id"] and c["status"] != "syncing"
+        ]
+        if len(finished) == len(contacts) or time.monotonic() > deadline:
+            return contacts
+        time.sleep(0.5)
+
+
+def cmd_sync_log(args: argparse.Namespace) -> int:
+    with ApiClient(args.api_url) as api:
+        entries = api.sync_log(limit=args.limit)
+    rows = [
+        (
+            e["at"][:19],
+            e["request_id"],
+            e["created"],
+            e["updated"],
+            e["unchanged"],
+            e["failed"],
+            e["companies_created"],
+            e["associations"],
+            e["notes"],
+            e["hubspot_calls"],
+            e["throttled"],
+        )
+        for e in entries
+    ]
+    headers = ["at", "request", "created", "updated", "unchanged", "failed", "companies", "assoc", "notes", "calls"]
+    text = table(rows, [*headers, "429s"])
+    problems = sorted({p for e in entries for p in e["mapping_problems"]})
+    errors = [f"  {err['email']}: {err['error']}" for e in entries for err in e["errors"]]
+    if problems:
+        text += "\nmapping problems:\n" + "\n".join(f"  {p}" for p in problems)
+    if errors:
+        text += "\nerrors:\n" + "\n".join(errors)
+    _print(args, entries, text)
+    return 0
+
+
+def cmd_hubspot_fake(args: argparse.Namespace) -> int:
+    from leadpipe_local.fakes.hubspot import main as fake_main
+
+    argv = ["--port", str(args.port), "--host", args.host]
+    if args.webhook_url:
+        argv += ["--webhook-url", args.webhook_url]
+    fake_main(argv)
+    return 0
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
@@ -325,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--aws-port", type=int, default=3001, help="moto's port (default 3001; 0 picks a free one)")
     up.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a template parameter")
+    up.add_argument("--hubspot-port", type=int, default=3002, help="the HubSpot fake's port (default 3002)")
     up.set_defaults(func=cmd_up)
 
     demo = sub.add_parser("demo", help="start the local stack, run the whole loop on the example file, stop")
@@ -366,6 +471,32 @@ def build_parser() -> argparse.ArgumentParser:
     enrich.add_argument("--wait", action="store_true", help="wait for the listed emails and show their quality")
     client(enrich)
     enrich.set_defaults(func=cmd_enrich)
+
+    sync = sub.add_parser("sync", help="sync contacts to HubSpot now (emails, or --status/--tag/--domain)")
+    sync.add_argument("emails", nargs="*")
+    sync.add_argument("--status")
+    sync.add_argument("--tag")
+    sync.add_argument("--domain")
+    sync.add_argument("--limit", type=int, help="most contacts a filter selects (default 1000)")
+    sync.add_argument("--no-create", action="store_true", help="do not create contacts HubSpot does not have")
+    sync.add_argument("--no-update", action="store_true", help="do not update contacts HubSpot already has")
+    sync.add_argument("--no-company", action="store_true", help="do not find/create and associate companies")
+    sync.add_argument("--no-activity", action="store_true", help="do not add a timeline note per enrichment")
+    sync.add_argument("--no-dedupe", action="store_true", help="send repeated emails as they are (HubSpot refuses)")
+    sync.add_argument("--wait", action="store_true", help="wait for the listed emails and show their HubSpot ids")
+    client(sync)
+    sync.set_defaults(func=cmd_sync)
+
+    sync_log = sub.add_parser("sync-log", help="the latest sync batches: what was written to HubSpot, and errors")
+    sync_log.add_argument("--limit", type=int, default=20)
+    client(sync_log)
+    sync_log.set_defaults(func=cmd_sync_log)
+
+    fake = sub.add_parser("hubspot-fake", help="run the local HubSpot fake alone (Ctrl-C stops it)")
+    fake.add_argument("--port", type=int, default=3002)
+    fake.add_argument("--host", default="127.0.0.1")
+    fake.add_argument("--webhook-url", help="where to send its signed webhooks")
+    fake.set_defaults(func=cmd_hubspot_fake)
 
     jobs = sub.add_parser("jobs", help="list import jobs, newest first")
     jobs.add_argument("--limit", type=int, default=20)

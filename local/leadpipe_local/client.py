@@ -181,6 +181,34 @@ class ApiClient:
             body["limit"] = limit
         return self._request("POST", "/enrich", json=body)  # type: ignore[no-any-return]
 
+    def sync(
+        self,
+        emails: list[str] | None = None,
+        *,
+        filter: dict[str, Any] | None = None,
+        limit: int | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if emails is not None:
+            body["emails"] = emails
+        if filter is not None:
+            body["filter"] = filter
+        if limit is not None:
+            body["limit"] = limit
+        if options is not None:
+            body["options"] = options
+        return self._request("POST", "/sync", json=body)  # type: ignore[no-any-return]
+
+    def sync_log(self, limit: int = 20) -> list[dict[str, Any]]:
+        return self._request("GET", "/sync/log", params={"limit": limit})["items"]  # type: ignore[no-any-return]
+
+    def sync_settings(self) -> dict[str, Any]:
+        return self._request("GET", "/settings/sync")  # type: ignore[no-any-return]
+
+    def put_sync_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        return self._request("PUT", "/settings/sync", json=settings)  # type: ignore[no-any-return]
+
     def status(self) -> dict[str, Any]:
         return self._request("GET", "/status")  # type: ignore[no-any-return]
 

@@ -101,6 +101,8 @@ def run_demo(
         )
         enriched = _wait_for_enrichment(api, runtime, out)
         summary["enrichment"] = _show_enrichment(api, enriched, out)
+        if runtime.hubspot is not None:
+            summary["sync"] = _sync_to_hubspot(api, runtime, out)
 
         status = api.status()
         _say(out)
@@ -226,6 +228,93 @@ def _show_enrichment(api: ApiClient, contacts: list[dict[str, Any]], out: TextIO
             )
         _say(out, _indent(table(rows, ["field", "value", "source", "confidence", "confirmed by", "disagreed"]), "    "))
     return {"contacts": len(scored), "published": len(passed), "buckets": buckets, "shown": [c["email"] for c in picks]}
+
+
+def _wait_status(api: ApiClient, key: str, done: Any, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = api.status()
+        if done(status["counts"]):
+            return status
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"still waiting for {key} after {timeout:.0f}s: {status['counts']}")
+        time.sleep(0.3)
+
+
+def _sync_to_hubspot(api: ApiClient, runtime: LocalRuntime, out: TextIO) -> dict[str, Any]:
+    import httpx
+
+    hubspot = runtime.hubspot
+    headers = {"Authorization": f"Bearer {hubspot.token}"}
+    _say(out)
+    _say(out, f"▸ sync to HubSpot (the local fake at {hubspot.url}): POST /sync → SyncQueue → sync function")
+    accepted = api.sync(filter={"status": "enriched"}, limit=1000)
+    _say(out, f"  request {accepted['request_id']}: {accepted['queued']} contacts in {accepted['messages']} messages")
+    _wait_status(api, "the sync", lambda c: c["enriched"] + c["syncing"] == 0)
+    runtime.wait_until_idle(60)
+    log = api.sync_log(limit=50)
+    totals = {
+        k: sum(int(e.get(k, 0)) for e in log if e["request_id"] == accepted["request_id"])
+        for k in (
+            "created",
+            "updated",
+            "unchanged",
+            "failed",
+            "companies_created",
+            "associations",
+            "notes",
+            "hubspot_calls",
+            "throttled",
+        )
+    }
+    _say(
+        out,
+        f"  HubSpot: {totals['created']} contacts created, {totals['companies_created']} companies created, "
+        f"{totals['associations']} associations, {totals['notes']} timeline notes, {totals['failed']} failed",
+    )
+    _say(
+        out,
+        f"  {totals['hubspot_calls']} HubSpot calls for {accepted['queued']} contacts "
+        f"({totals['hubspot_calls'] / max(1, accepted['queued']):.3f} per contact), {totals['throttled']} 429s",
+    )
+    synced = [c for c in _all_contacts(api) if c["status"] == "synced"]
+    rows = [(c["email"], c["hubspot"]["contact_id"], c["hubspot"]["company_id"], c["domain"]) for c in synced[:5]]
+    _say(out, _indent(table(rows, ["email", "HubSpot contact", "HubSpot company", "domain"])))
+
+    person = next(c for c in synced if not c["phone"] and c["title"])
+    contact_id = person["hubspot"]["contact_id"]
+    edited_title = f"{person['title']} (edited in HubSpot)"
+    _say(out)
+    _say(out, f"▸ a person edits {person['email']} in HubSpot: jobtitle → {edited_title!r}")
+    httpx.patch(
+        f"{hubspot.url}/_fake/contacts/{contact_id}", json={"properties": {"jobtitle": edited_title}}, timeout=10
+    ).raise_for_status()
+    phone = "+44 20 7946 0958"
+    _say(out, f"  then new data arrives for the same contact (a CSV row with a phone number: {phone})")
+    job = api.import_csv(f"Email,Phone\n{person['email']},{phone}\n".encode(), "update.csv")
+    api.wait_job(job["job_id"], timeout=60)
+    _wait_status(api, "re-enrichment", lambda c: c["imported"] + c["enriching"] == 0)
+    resync = api.sync([person["email"]])
+    deadline = time.monotonic() + 60
+    while api.contact(person["email"])["hubspot"]["request_id"] != resync["request_id"]:
+        if time.monotonic() > deadline:
+            raise DemoFailed("the second sync did not finish")
+        time.sleep(0.3)
+    now = httpx.get(
+        f"{hubspot.url}/crm/v3/objects/contacts/{contact_id}",
+        params={"properties": "jobtitle,phone"},
+        headers=headers,
+        timeout=10,
+    ).json()["properties"]
+    kept = now.get("jobtitle") == edited_title
+    _say(
+        out,
+        f"  after leadpipe's next sync, HubSpot has jobtitle {now.get('jobtitle')!r} "
+        f"({'the edit was kept' if kept else 'OVERWRITTEN'}) and phone {now.get('phone')!r}",
+    )
+    if not kept or now.get("phone") != phone:
+        raise DemoFailed("the second sync did not keep the person's edit or did not write the new phone")
+    return {"request_id": accepted["request_id"], "totals": totals, "edited": person["email"], "kept": kept}
 
 
 def _indent(text: str, pad: str = "  ") -> str:

@@ -239,6 +239,8 @@ class LocalRuntime:
         workers: Mapping[str, int] | None = None,
         region: str = "us-east-1",
         run_schedules: bool = True,
+        hubspot_fake: bool = True,
+        hubspot_port: int = 0,
     ) -> None:
         self.template_path = Path(template_path).resolve()
         self.root = self.template_path.parent
@@ -254,6 +256,9 @@ class LocalRuntime:
         self.workers = dict(workers or {})
         self.region = region
         self.run_schedules = run_schedules
+        self.hubspot_fake = hubspot_fake
+        self.hubspot_port = hubspot_port
+        self.hubspot: Any = None  # the local HubSpot fake (leadpipe_local.fakes.hubspot.FakeHubSpot), when started
 
         self.resolver: Resolver | None = None
         self.provisioned: Provisioned | None = None
@@ -293,6 +298,10 @@ class LocalRuntime:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "logs").mkdir(exist_ok=True)
         self._start_moto()
+        if self.hubspot_fake:
+            from leadpipe_local.fakes.hubspot import FakeHubSpot
+
+            self.hubspot = FakeHubSpot(host=self.host, port=self.hubspot_port).start()
         self.resolver = Resolver(self.template, parameters=self.parameters, region=self.region)
         self.provisioned = Provisioner(self.resolver, self.client).provision()
         self._build_functions()
@@ -317,6 +326,8 @@ class LocalRuntime:
             t.join(timeout=5)
         for pool in self.pools.values():
             pool.stop()
+        if self.hubspot is not None:
+            self.hubspot.stop()
         if self._moto is not None:
             self._moto.terminate()
             try:
@@ -383,6 +394,11 @@ class LocalRuntime:
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{props.get('Runtime', 'python3.13')}",
             "LEADPIPE_LOCAL": "1",
+            **(
+                {"HUBSPOT_BASE_URL": self.hubspot.url, "HUBSPOT_TOKEN": self.hubspot.token}
+                if self.hubspot is not None
+                else {}
+            ),
         }
 
     def _build_functions(self) -> None:

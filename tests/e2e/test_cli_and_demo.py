@@ -89,6 +89,12 @@ def test_the_demo_imports_both_ways_and_reports_bad_rows(tmp_path: Path) -> None
     assert "providers asked, in order: sample, sample-web" in text
     assert "skipped (no API key — never faked): apollo, pdl, hunter, dropcontact" in text
     assert "below_threshold" in text and "confirmed by" in text
+    sync = summary["sync"]["totals"]
+    assert (sync["created"], sync["failed"], sync["associations"], sync["notes"]) == (186, 0, 186, 186)
+    assert 0 < sync["companies_created"] < 186  # one company per domain, not per contact
+    assert sync["hubspot_calls"] < 186 / 4  # batches, not a call per contact
+    assert summary["sync"]["kept"] is True and "(the edit was kept)" in text
+    assert summary["status"]["counts"]["synced"] == 186
     assert "stopping the local stack" in text
 
 

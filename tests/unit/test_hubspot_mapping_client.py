@@ -85,14 +85,14 @@ def test_a_mapping_names_a_field_leadpipe_has() -> None:
         PropertyMapping.model_validate({"source": "custom.", "property": "x"})
     with pytest.raises(ValidationError):
         PropertyMapping.model_validate({"source": "title", "property": "jobtitle", "policy": "sometimes"})
-    for source in ("company_name", "founded_year", "quality", "website", "custom.Lead Source"):
+    for source in ("company_name", "founded_year", "quality", "website", "custom.lead_source"):
         assert PropertyMapping.model_validate({"source": source, "property": "p"}).source == source
 
 
 def test_a_custom_csv_column_can_be_mapped() -> None:
-    contact = ann().model_copy(update={"custom": {"Lead Source": "webinar"}})
-    mapping = [m("custom.Lead Source", "lead_source"), m("custom.Missing", "other")]
-    assert value_of(contact, "custom.Lead Source") == "webinar"
+    contact = ann().model_copy(update={"custom": {"lead_source": "webinar"}})  # a "Lead Source" column
+    mapping = [m("custom.lead_source", "lead_source"), m("custom.missing", "other")]
+    assert value_of(contact, "custom.lead_source") == "webinar"
     assert decide(contact, mapping, None, {}) == {"lead_source": "webinar"}
 
 

@@ -35,14 +35,14 @@ COMPUTED_SOURCES: dict[str, str] = {
     "enriched_at": "when the contact was last enriched",
 }
 CONTACT_SOURCES = ("full_name", "company", "website", "domain")  # imported fields that are not enrichment fields
-CUSTOM_PREFIX = "custom."  # custom.<column>: a column of the imported CSV kept as a custom field
+CUSTOM_PREFIX = "custom."  # custom.<key>: a CSV column kept as a custom field (column "Lead Source": lead_source)
 SOURCES = frozenset({*PERSON_FIELDS, *COMPANY_FIELDS, *CONTACT_SOURCES, *COMPUTED_SOURCES})
 
 
 class PropertyMapping(BaseModel):
     source: str = Field(
         description="a leadpipe field (first_name, title, company_name, ...), a computed one (quality, confidence, "
-        "sources, enriched_at), or custom.<column> for a custom CSV column"
+        "sources, enriched_at), or custom.<key> for a custom CSV column (as the contact's custom shows it)"
     )
     property: str = Field(min_length=1, max_length=100, description="the HubSpot contact property's internal name")
     policy: Policy = Field(description="default: fill_empty for standard properties, ours for leadpipe_* ones")
@@ -61,7 +61,7 @@ class PropertyMapping(BaseModel):
         if source in SOURCES or (source.startswith(CUSTOM_PREFIX) and len(source) > len(CUSTOM_PREFIX)):
             return source
         known = ", ".join(sorted(SOURCES))
-        raise ValueError(f"unknown leadpipe field {source!r}: use one of {known}, or custom.<column>")
+        raise ValueError(f"unknown leadpipe field {source!r}: use one of {known}, or custom.<key>")
 
 
 def _m(source: str, prop: str, policy: Policy | None = None) -> PropertyMapping:
