@@ -11,8 +11,8 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from leadpipe.enrichment.http import reset_rate_limits
-from leadpipe.enrichment.providers.base import ProviderError
+from leadpipe.enrichment.http import SlidingWindow, bucket_for, reset_rate_limits, set_container_share
+from leadpipe.enrichment.providers.base import ProviderError, RateLimit
 from leadpipe.hubspot.client import HubSpotClient, classify
 from leadpipe.hubspot.mapping import DEFAULT_MAPPING, PropertyMapping, decide, value_of
 from leadpipe.hubspot.sync import desired_hash, note_body
@@ -295,3 +295,57 @@ def test_notes_are_created_with_their_contact_association(rec: Recorder) -> None
             {"to": {"id": "501"}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202}]}
         ],
     }
+
+
+# -------------------------------------------------------------------------------------------- the limiter
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_sliding_window_never_lets_more_than_the_limit_into_any_window() -> None:
+    import random
+
+    clock = FakeClock()
+    window = SlidingWindow(RateLimit(100, 10.0), clock=clock)
+    rng = random.Random(3)
+    starts = []
+    for _ in range(1_000):
+        clock.now += rng.choice([0.0, 0.0, 0.01, 0.2, 1.5])  # bursts and pauses
+        starts.append(clock.now + window.reserve())
+    starts.sort()
+    # any 10 s window holds at most 100 starts (a token bucket of 100 would allow up to 200 in the first one)
+    assert all(starts[i + 100] - starts[i] >= 10.0 for i in range(len(starts) - 100))
+    # and it is not slower than it must be: 1,000 calls asked at once start within 9 windows
+    at_once = SlidingWindow(RateLimit(100, 10.0), clock=FakeClock())
+    assert max(at_once.reserve() for _ in range(1_000)) == 90.0
+
+
+def test_a_burst_goes_out_at_once_then_waits_for_the_window_to_roll() -> None:
+    clock = FakeClock()
+    window = SlidingWindow(RateLimit(10, 10.0), margin=0.5, clock=clock)
+    assert [window.reserve() for _ in range(10)] == [0.0] * 10
+    assert window.reserve() == 10.5  # the first call leaves the window (plus the margin)
+    clock.now = 4.0
+    assert window.reserve() == 6.5
+    assert window.waited == 17.0
+
+
+def test_each_container_keeps_its_share_of_the_portal() -> None:
+    reset_rate_limits()
+    try:
+        set_container_share(2)
+        limiter = bucket_for("hubspot:test", RateLimit(190, 10.0), rolling=True)
+        assert isinstance(limiter, SlidingWindow) and limiter.capacity == 95 and limiter.window == 10.5
+        assert bucket_for("hubspot:test", RateLimit(190, 10.0), rolling=True) is limiter  # one per container
+        search = bucket_for("hubspot-search:test", RateLimit(5, 1.0), rolling=True)
+        assert (
+            isinstance(search, SlidingWindow) and search.capacity == 2 and search.window == pytest.approx(0.8 + 0.08)
+        )  # 2.5/s each
+    finally:
+        reset_rate_limits()

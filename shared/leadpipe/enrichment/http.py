@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -61,7 +62,37 @@ class TokenBucket:
             return wait
 
 
-_BUCKETS: dict[str, TokenBucket] = {}
+class SlidingWindow:
+    """At most ``calls`` requests start in any ``per_seconds`` window: a rolling-window limit (HubSpot's ten-second
+    one) kept exactly, which a token bucket is not (a full bucket plus its refill lets up to twice the limit through
+    in the first window). Remembers when the last ``calls`` requests were allowed to start; ``margin`` seconds are
+    added to the window for the network's jitter between our clock and the server's."""
+
+    def __init__(self, limit: RateLimit, *, margin: float = 0.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.capacity = limit.calls
+        self.window = limit.per_seconds + margin
+        self.rate = limit.per_second
+        self.clock = clock
+        self.starts: deque[float] = deque(maxlen=limit.calls)
+        self.lock = threading.Lock()
+        self.waited = 0.0
+
+    def reserve(self) -> float:
+        """Take the next start slot; returns how long the caller must wait before using it."""
+        with self.lock:
+            now = self.clock()
+            start = now
+            if len(self.starts) == self.capacity:
+                start = max(now, self.starts[0] + self.window)  # the call ``calls`` back must leave the window
+            self.starts.append(start)  # maxlen drops the oldest
+            wait = start - now
+            self.waited += wait
+            return wait
+
+
+Limiter = TokenBucket | SlidingWindow
+
+_BUCKETS: dict[str, Limiter] = {}
 _BUCKETS_LOCK = threading.Lock()
 _SHARE = {"containers": 1}
 
@@ -79,16 +110,21 @@ def set_container_share(containers: int) -> None:
     _SHARE["containers"] = max(1, containers)
 
 
-def bucket_for(name: str, limit: RateLimit) -> TokenBucket:
-    """One bucket per provider per container, shared by every client of it, sized to this container's share."""
+def bucket_for(name: str, limit: RateLimit, *, rolling: bool = False) -> Limiter:
+    """One limiter per provider per container, shared by every client of it, sized to this container's share: a
+    token bucket, or with ``rolling`` a ``SlidingWindow`` (for limits counted over a rolling window, where going over
+    costs a 429 storm)."""
     share = _SHARE["containers"]
     own = RateLimit(
         max(1, limit.calls // share), limit.per_seconds * max(1, limit.calls // share) * share / limit.calls
     )
+    kind = SlidingWindow if rolling else TokenBucket
     with _BUCKETS_LOCK:
         bucket = _BUCKETS.get(name)
-        if bucket is None or bucket.capacity != own.calls or abs(bucket.rate - own.per_second) > 1e-9:
-            bucket = _BUCKETS[name] = TokenBucket(own)
+        if not isinstance(bucket, kind) or bucket.capacity != own.calls or abs(bucket.rate - own.per_second) > 1e-9:
+            bucket = _BUCKETS[name] = (
+                SlidingWindow(own, margin=min(0.5, own.per_seconds / 10)) if rolling else TokenBucket(own)
+            )
         return bucket
 
 
@@ -127,7 +163,7 @@ class ProviderHttp:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         retry_hint: Callable[[httpx.Response], float | None] | None = None,
-        bucket: TokenBucket | None = None,
+        bucket: Limiter | None = None,
         classify: Callable[[httpx.Response], ProviderError | None] | None = None,
     ) -> None:
         self.provider = provider

@@ -4,8 +4,9 @@
 - Timeouts; retries with back-off on 429 TEN_SECONDLY_ROLLING (the burst window), the search API's "secondly"
   limit, 423 Locked (wait 2 s), 477 Migration in progress (its Retry-After), 500/502/503/504/521/524.
   A 429 DAILY is not retried: the day's quota is spent, the contacts wait for their retry.
-- Two token buckets per container: the portal's burst limit (100 or 190 per 10 s; ``HUBSPOT_BURST_LIMIT``) and the
-  search API's 5 per second, each holding this container's share (the sync event source's MaximumConcurrency).
+- Two sliding-window limiters per container: the portal's burst limit (100 or 190 per rolling 10 s;
+  ``HUBSPOT_BURST_LIMIT``) and the search API's 5 per second, each holding this container's share (the sync event
+  source's MaximumConcurrency).
 """
 
 from __future__ import annotations
@@ -116,11 +117,17 @@ class HubSpotClient:
         }
         burst = RateLimit(burst_limit, 10.0)
         search = RateLimit(5, 1.0)
+        # HubSpot counts both limits over rolling windows: a sliding window keeps them exactly (a token bucket would
+        # let up to twice the limit through in a window)
         self.http = ProviderHttp(
-            "hubspot", base_url, rate_limit=burst, bucket=bucket_for(f"hubspot:{portal}", burst), **common
+            "hubspot", base_url, rate_limit=burst, bucket=bucket_for(f"hubspot:{portal}", burst, rolling=True), **common
         )
         self.search_http = ProviderHttp(
-            "hubspot", base_url, rate_limit=search, bucket=bucket_for(f"hubspot-search:{portal}", search), **common
+            "hubspot",
+            base_url,
+            rate_limit=search,
+            bucket=bucket_for(f"hubspot-search:{portal}", search, rolling=True),
+            **common,
         )
 
     def close(self) -> None:
@@ -161,10 +168,16 @@ class HubSpotClient:
         """Create a property group unless it exists (409 means it does)."""
         self._json("POST", f"/crm/v3/properties/{object_type}/groups", {"name": name, "label": label}, ok=(409,))
 
-    def create_properties(self, object_type: str, definitions: Sequence[Mapping[str, Any]]) -> None:
-        """Create properties one call per definition; an existing one (409) is fine: creation is idempotent."""
-        for definition in definitions:
-            self._json("POST", f"/crm/v3/properties/{object_type}", dict(definition), ok=(409,))
+    def create_properties(self, object_type: str, definitions: Sequence[Mapping[str, Any]]) -> set[str]:
+        """Create properties in batches of 100 (``properties/{type}/batch/create``, 201 or 207 per item). Returns the
+        names that now exist: created, or already there (OBJECT_ALREADY_EXISTS: creation is idempotent); a
+        definition HubSpot refused for another reason is left out, for the caller to report."""
+        outcome = self._batch(f"/crm/v3/properties/{object_type}/batch/create", definitions)
+        names = {str(result.get("name")) for result in outcome.results}
+        for error in outcome.errors:
+            if error.get("category") == "OBJECT_ALREADY_EXISTS":
+                names.update(str(n) for n in (error.get("context") or {}).get("name", []))
+        return names
 
     # ------------------------------------------------------------------------------------------ objects
 
