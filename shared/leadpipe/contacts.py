@@ -29,7 +29,7 @@ import json
 import random
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,18 +186,30 @@ class ContactRepository:
         return result
 
     def upsert(
-        self, workspace: str, emails: Iterable[str], mutate: Mutation, *, max_rounds: int = 8
+        self,
+        workspace: str,
+        emails: Iterable[str],
+        mutate: Mutation,
+        *,
+        known: Mapping[str, Contact | None] | None = None,
+        max_rounds: int = 8,
     ) -> dict[str, Contact | None]:
         """Optimistic read-modify-write of many contacts: batch read, ``mutate`` each, conditional batch write.
 
         ``mutate(email, stored)`` returns the new contact, None to delete it, or ``UNCHANGED``. Contacts that another
         writer changed in between are read again and mutated again (``mutate`` must be a pure function of them).
+        ``known``: contacts the caller has just read or written (None for absent); the first round starts from them
+        instead of reading them again -- one that has changed since fails its conditional write and is read again.
         Returns the resulting contact per email (None when absent or deleted).
         """
         pending = list(dict.fromkeys(emails))
         results: dict[str, Contact | None] = {}
         for attempt in range(max_rounds):
-            current = self.batch_get(workspace, pending)
+            if attempt == 0 and known is not None:
+                current = {e: c for e in pending if e in known and (c := known[e]) is not None}
+                current.update(self.batch_get(workspace, [e for e in pending if e not in known]))
+            else:
+                current = self.batch_get(workspace, pending)
             changes: list[ContactChange] = []
             for email in pending:
                 before = current.get(email)
@@ -355,33 +367,8 @@ class ContactRepository:
         """Contacts newest first, by the most selective filter's index; other filters applied on the way."""
         limit = max(1, min(limit, MAX_PAGE))
         signature = hashlib.sha256(json.dumps([status, domain, tag]).encode()).hexdigest()[:12]
-        source: tuple[str, str | None, str, str]
-        if domain:
-            partitions = [f"{workspace}#{domain}"]
-            source = ("index", DOMAIN_INDEX, "gsi2pk", "gsi2sk")
-        elif tag:
-            partitions = [f"T#{workspace}#{tag}#{s}" for s in range(SHARDS)]
-            source = ("table", None, "pk", "sk")
-        elif status:
-            partitions = [f"{workspace}#{status.value}#{s}" for s in range(SHARDS)]
-            source = ("index", STATUS_INDEX, "gsi1pk", "gsi1sk")
-        else:
-            partitions = [f"{workspace}#{s}" for s in range(SHARDS)]
-            source = ("index", RECENT_INDEX, "gsi3pk", "gsi3sk")
+        partitions, source, filters, names, values = self._listing(workspace, status, domain, tag)
         positions = _decode_cursor(cursor, signature, len(partitions))
-
-        filters: list[str] = []
-        values: dict[str, Any] = {}
-        names: dict[str, str] = {}
-        if source[1] is not None:  # filters on the index items themselves
-            if status and source[1] != STATUS_INDEX:
-                filters.append("#st = :st")
-                names["#st"] = "status"
-                values[":st"] = to_attr(status.value)
-            if tag and domain:
-                filters.append("attribute_exists(#tags.#tag)")
-                names["#tags"] = "tags"
-                names["#tag"] = tag
 
         contacts: list[Contact] = []
         exhausted_all = False
@@ -404,6 +391,84 @@ class ContactRepository:
                 break
         next_cursor = None if exhausted_all else _encode_cursor(signature, positions)
         return ContactPage(items=contacts[:limit], next_cursor=next_cursor)
+
+    @staticmethod
+    def _listing(
+        workspace: str, status: PipelineStatus | None, domain: str | None, tag: str | None
+    ) -> tuple[list[str], tuple[str, str | None, str, str], list[str], dict[str, str], dict[str, Any]]:
+        """Where a filter's contacts are listed: the partitions of the most selective index (or the tag members),
+        and the filters applied on the way."""
+        source: tuple[str, str | None, str, str]
+        if domain:
+            partitions = [f"{workspace}#{domain}"]
+            source = ("index", DOMAIN_INDEX, "gsi2pk", "gsi2sk")
+        elif tag:
+            partitions = [f"T#{workspace}#{tag}#{s}" for s in range(SHARDS)]
+            source = ("table", None, "pk", "sk")
+        elif status:
+            partitions = [f"{workspace}#{status.value}#{s}" for s in range(SHARDS)]
+            source = ("index", STATUS_INDEX, "gsi1pk", "gsi1sk")
+        else:
+            partitions = [f"{workspace}#{s}" for s in range(SHARDS)]
+            source = ("index", RECENT_INDEX, "gsi3pk", "gsi3sk")
+        filters: list[str] = []
+        values: dict[str, Any] = {}
+        names: dict[str, str] = {}
+        if source[1] is not None:  # filters on the index items themselves
+            if status and source[1] != STATUS_INDEX:
+                filters.append("#st = :st")
+                names["#st"] = "status"
+                values[":st"] = to_attr(status.value)
+            if tag and domain:
+                filters.append("attribute_exists(#tags.#tag)")
+                names["#tags"] = "tags"
+                names["#tag"] = tag
+        return partitions, source, filters, names, values
+
+    def emails_matching(
+        self,
+        workspace: str,
+        *,
+        status: PipelineStatus | None = None,
+        domain: str | None = None,
+        tag: str | None = None,
+        limit: int = 10_000,
+    ) -> list[str]:
+        """Every email a filter selects, up to ``limit``, in no particular order: what a bulk action (enrich, sync)
+        needs. One pass over each partition returning only the email — not ``find``'s merged, newest-first pages of
+        whole contacts, which re-read every partition for each page."""
+        partitions, source, filters, names, values = self._listing(workspace, status, domain, tag)
+        kind, index, pk_attr, _ = source
+        emails: list[str] = []
+        for partition in partitions:
+            start: dict[str, Any] | None = None
+            while len(emails) < limit:
+                request: dict[str, Any] = {
+                    "TableName": self.table,
+                    "KeyConditionExpression": "#pk = :pk",
+                    "ProjectionExpression": "#email",
+                    "ExpressionAttributeNames": {"#pk": pk_attr, "#email": "email", **names},
+                    "ExpressionAttributeValues": {":pk": {"S": partition}, **values},
+                }
+                if index:
+                    request["IndexName"] = index
+                if filters:
+                    request["FilterExpression"] = " AND ".join(filters)
+                if start:
+                    request["ExclusiveStartKey"] = start
+                self.calls["Query"] += 1
+                response = self.client.query(**request)
+                found = [item["email"]["S"] for item in response.get("Items", []) if "email" in item]
+                if kind == "table" and status:  # tag members carry no status: ask the contacts
+                    keys = [contact_key(workspace, e) for e in found]
+                    rows = batch_get(self.client, self.table, keys, projection=("email", "status"), calls=self.calls)
+                    keep = {r["email"]["S"] for r in rows if r.get("status", {}).get("S") == status.value}
+                    found = [e for e in found if e in keep]
+                emails.extend(found)
+                start = response.get("LastEvaluatedKey")
+                if not start:
+                    break
+        return list(dict.fromkeys(emails))[:limit]
 
     def _merged_page(
         self,

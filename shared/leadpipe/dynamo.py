@@ -80,18 +80,19 @@ def batch_get(
     consistent: bool = True,
     max_attempts: int = 8,
     calls: Counter[str] | None = None,
+    projection: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """BatchGetItem in chunks of 100, retrying UnprocessedKeys with backoff. Returns raw items in any order.
 
-    ``calls``, if given, counts every request made (retries included)."""
+    ``calls``, if given, counts every request made (retries included); ``projection`` names the only attributes
+    to return."""
     out: list[dict[str, Any]] = []
+    shape: dict[str, Any] = {"ConsistentRead": consistent}
+    if projection:
+        shape["ProjectionExpression"] = ", ".join(f"#a{i}" for i in range(len(projection)))
+        shape["ExpressionAttributeNames"] = {f"#a{i}": name for i, name in enumerate(projection)}
     for start in range(0, len(keys), BATCH_GET_MAX):
-        request: dict[str, Any] = {
-            table: {
-                "Keys": [dict(k) for k in keys[start : start + BATCH_GET_MAX]],
-                "ConsistentRead": consistent,
-            }
-        }
+        request: dict[str, Any] = {table: {"Keys": [dict(k) for k in keys[start : start + BATCH_GET_MAX]], **shape}}
         attempt = 0
         while request:
             if calls is not None:

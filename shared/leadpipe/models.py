@@ -334,7 +334,7 @@ class SyncMessage(BaseModel):
     type: Literal["sync.request"] = "sync.request"
     workspace: Workspace
     request_id: str
-    emails: list[str] = Field(min_length=1, max_length=100)
+    emails: list[str] = Field(min_length=1, max_length=500)
     options: SyncOptions | None = None  # None: the workspace's defaults
 
 

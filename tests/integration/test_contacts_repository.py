@@ -169,6 +169,39 @@ def test_listing_by_status_domain_and_tag(repo: ContactRepository, limit: int) -
     assert emails(tag="nope") == []
 
 
+def test_emails_matching_selects_what_the_listing_does_reading_only_emails(repo: ContactRepository) -> None:
+    people = []
+    for i in range(300):
+        status = PipelineStatus.ENRICHED if i % 3 == 0 else PipelineStatus.IMPORTED
+        tags = {"vip": T0} if i % 4 == 0 else {}
+        people.append(contact(f"p{i:03d}@d{i % 2}.com", minutes=i, status=status, tags=tags))
+    seed(repo, people)
+
+    def expect(pred: Any) -> list[str]:
+        return sorted(c.email for c in people if pred(c))
+
+    def emails(**f: Any) -> list[str]:
+        return sorted(repo.emails_matching("default", **f))
+
+    assert emails() == expect(lambda c: True)
+    assert emails(status=PipelineStatus.ENRICHED) == expect(lambda c: c.status is PipelineStatus.ENRICHED)
+    assert emails(domain="d1.com") == expect(lambda c: c.domain == "d1.com")
+    assert emails(domain="d0.com", status=PipelineStatus.IMPORTED) == expect(
+        lambda c: c.domain == "d0.com" and c.status is PipelineStatus.IMPORTED
+    )
+    assert emails(tag="vip", status=PipelineStatus.ENRICHED) == expect(
+        lambda c: "vip" in c.tags and c.status is PipelineStatus.ENRICHED
+    )
+    assert emails(tag="vip", domain="d0.com") == expect(lambda c: "vip" in c.tags and c.domain == "d0.com")
+    assert emails(tag="nope") == []
+    limited = repo.emails_matching("default", status=PipelineStatus.IMPORTED, limit=50)
+    assert len(limited) == 50 and set(limited) <= set(expect(lambda c: c.status is PipelineStatus.IMPORTED))
+    # one pass over the 8 status shards: a query per shard here, not one per shard for every page of 100
+    repo.calls.clear()
+    assert len(repo.emails_matching("default", status=PipelineStatus.IMPORTED)) == 200
+    assert repo.calls["Query"] == 8
+
+
 def test_removing_a_tag_removes_it_from_the_tag_listing(repo: ContactRepository) -> None:
     seed(repo, [contact("ann@acme.com", tags={"vip": T0, "webinar": T0})])
 
@@ -201,3 +234,35 @@ def test_freemail_contacts_have_no_company_domain_partition(repo: ContactReposit
     ]
     assert "gsi2pk" not in item
     assert repo.find("default", domain="gmail.com").items == []
+
+
+def test_upsert_starts_from_known_contacts_and_rereads_a_stale_one(repo: ContactRepository) -> None:
+    seed(repo, [contact("ann@acme.com"), contact("bob@acme.com"), contact("cy@acme.com")])
+    known = {e: repo.get("default", e) for e in ("ann@acme.com", "bob@acme.com")}
+    # Ann changes after the caller read her: her known copy is stale.
+    ann = repo.get("default", "ann@acme.com")
+    assert ann is not None
+    changed = ann.model_copy(deep=True)
+    changed.phone = "+1 555 0100"
+    assert not repo.save([ContactChange(ann, changed)]).conflicts
+    reads: list[list[str]] = []
+    real_get = repo.batch_get
+
+    def counting_get(workspace: str, emails: Any) -> Any:
+        reads.append(sorted(emails))
+        return real_get(workspace, emails)
+
+    repo.batch_get = counting_get  # type: ignore[method-assign]
+
+    def add_title(email: str, before: Contact | None) -> Contact | Unchanged:
+        assert before is not None
+        after = before.model_copy(deep=True)
+        after.title = "CTO"
+        return after
+
+    result = repo.upsert("default", ["ann@acme.com", "bob@acme.com", "cy@acme.com"], add_title, known=known)
+    # first round: only Cy (not known) is read; Ann's stale copy fails its condition and she alone is read again
+    assert reads == [["cy@acme.com"], ["ann@acme.com"]]
+    stored = repo.get("default", "ann@acme.com")
+    assert stored is not None and (stored.title, stored.phone) == ("CTO", "+1 555 0100")
+    assert all(c is not None and c.title == "CTO" for c in result.values())

@@ -16,7 +16,7 @@ from leadpipe.enrichment.keys import ProviderKeys
 from leadpipe.events import EventPublisher
 from leadpipe.hubspot import sync as sync_module
 from leadpipe.hubspot.client import HubSpotClient
-from leadpipe.hubspot.mapping import PropertyMapping
+from leadpipe.hubspot.mapping import LEADPIPE_PROPERTIES, PropertyMapping
 from leadpipe.hubspot.sync import SyncService
 from leadpipe.models import (
     Contact,
@@ -187,6 +187,33 @@ def test_a_first_sync_creates_contacts_companies_associations_notes_and_properti
     assert log["hubspot_calls"] == report.hubspot_calls > 0
 
 
+def test_leadpipe_properties_are_created_in_one_batch_call_alongside_existing_ones(
+    stack: Stack, hubspot: FakeHubSpot
+) -> None:
+    world = World(stack, hubspot)
+    world.api("POST", "/crm/v3/properties/contacts/groups", json={"name": "leadpipe", "label": "leadpipe"})
+    first = LEADPIPE_PROPERTIES[0]
+    world.api("POST", "/crm/v3/properties/contacts", json={**first, "groupName": "leadpipe"})  # an older install's
+    world.add("ann@acme.com", first_name="Ann")
+    report = world.sync("ann@acme.com")
+    assert report.synced == ["ann@acme.com"] and not report.mapping_problems
+    calls = [(r.method, r.path) for r in hubspot.requests if r.path.startswith("/crm/v3/properties")]
+    assert calls[2:] == [  # after our own two setup calls: one read, the group (409: it exists), one batch
+        ("GET", "/crm/v3/properties/contacts"),
+        ("POST", "/crm/v3/properties/contacts/groups"),
+        ("POST", "/crm/v3/properties/contacts/batch/create"),  # every missing property, in one call
+    ]
+    # Two containers creating at once: the one that loses gets 207 OBJECT_ALREADY_EXISTS, and counts them as there.
+    new = {"name": "leadpipe_extra", "label": "extra", "type": "string", "fieldType": "text", "groupName": "leadpipe"}
+    with HubSpotClient(hubspot.token, base_url=hubspot.url, budget=BUDGET) as client:
+        assert client.create_properties("contacts", [{**first, "groupName": "leadpipe"}, new]) == {
+            first["name"],
+            "leadpipe_extra",
+        }
+    names = {p["name"] for p in world.api("GET", "/crm/v3/properties/contacts")["results"]}
+    assert {p["name"] for p in LEADPIPE_PROPERTIES} <= names
+
+
 def test_nothing_changed_means_no_hubspot_call_and_redelivery_is_a_no_op(stack: Stack, hubspot: FakeHubSpot) -> None:
     world = World(stack, hubspot)
     world.add("ann@acme.com", first_name="Ann")
@@ -232,6 +259,38 @@ def test_a_persons_edit_survives_the_next_sync(stack: Stack, hubspot: FakeHubSpo
     assert props["phone"] == "+44 20 7946 0958"  # empty in HubSpot: written
     notes = world.api("GET", f"/crm/v4/objects/contacts/{contact_id}/associations/notes")["results"]
     assert len(notes) == 2
+
+
+def test_values_hubspot_already_holds_as_leadpipe_would_write_them_count_as_leadpipes(
+    stack: Stack, hubspot: FakeHubSpot
+) -> None:
+    # HubSpot has the contact with exactly leadpipe's values (a sync whose state update was lost, a reinstall)
+    world = World(stack, hubspot)
+    world.add("bob@acme.com")
+    world.sync("bob@acme.com", request_id="sync-0")  # the first sync of the portal creates leadpipe's properties
+    world.api(
+        "POST",
+        "/crm/v3/objects/contacts",
+        json={"properties": {"email": "ann@acme.com", "leadpipe_seniority": "vp", "jobtitle": "VP Sales"}},
+    )
+    world.add("ann@acme.com")
+    first = world.sync("ann@acme.com", request_id="sync-1")
+    assert first.synced == ["ann@acme.com"]
+    ann = world.get("ann@acme.com")
+    assert ann.hubspot and ann.hubspot.written["leadpipe_seniority"] == "vp"
+
+    def promoted(email: str, c: Contact | None) -> Contact:
+        assert c is not None
+        after = c.model_copy(deep=True)
+        after.enrichment["seniority"] = fv("director", "apollo", 0.95)
+        after.status = PipelineStatus.ENRICHED
+        return after
+
+    world.contacts.upsert("default", ["ann@acme.com"], promoted)
+    world.sync("ann@acme.com", request_id="sync-2")
+    props = world.hubspot_contact(ann.hubspot.contact_id or "", "leadpipe_seniority", "jobtitle")
+    assert props["leadpipe_seniority"] == "director"  # "ours": the value was leadpipe's, so the new one replaces it
+    assert props["jobtitle"] == "VP Sales"
 
 
 def test_a_207_fails_only_the_records_it_names(stack: Stack, hubspot: FakeHubSpot) -> None:
@@ -419,3 +478,83 @@ def test_enriched_events_and_unknown_messages(stack: Stack, hubspot: FakeHubSpot
     for body in ("nope", "{}", '{"type": "sync.other"}'):
         with pytest.raises(BadRequest):
             world.service.handle_message(body, budget=BUDGET)
+
+
+# ---------------------------------------------------------------------- two syncs meeting the same new company
+
+
+def search_hook(world: World, before_answer: Any) -> None:
+    """Run ``before_answer()`` inside ``world``'s next company search, after HubSpot answered it: another sync
+    acting between this one's search and its creation of the missing companies."""
+    factory = world.service.hubspot
+
+    def make(token: str, burst: int, budget: Budget) -> HubSpotClient:
+        client = factory(token, burst, budget)
+        search = client.companies_by_domain
+
+        def searched(domains: Any) -> dict[str, str]:
+            found = search(domains)
+            before_answer()
+            return found
+
+        client.companies_by_domain = searched  # type: ignore[method-assign]
+        return client
+
+    world.service.hubspot = make
+
+
+def companies_named(world: World, domain: str) -> int:
+    body = {"filterGroups": [{"filters": [{"propertyName": "domain", "operator": "EQ", "value": domain}]}]}
+    return int(world.api("POST", "/crm/v3/objects/companies/search", json=body)["total"])
+
+
+def test_two_syncs_meeting_a_new_domain_create_one_company(stack: Stack, hubspot: FakeHubSpot) -> None:
+    first, second = World(stack, hubspot), World(stack, hubspot)
+    first.add("ann@newco.io")
+    first.add("bob@newco.io")
+    # the second sync runs to the end between the first one's search and its creation of newco.io
+    search_hook(first, lambda: second.sync("bob@newco.io", request_id="sync-b"))
+    report = first.sync("ann@newco.io", request_id="sync-a")
+    assert report.companies_created == 0 and report.failed == {}
+    ann, bob = first.get("ann@newco.io"), first.get("bob@newco.io")
+    assert ann.hubspot and bob.hubspot and ann.hubspot.company_id == bob.hubspot.company_id is not None
+    assert companies_named(first, "newco.io") == 1
+
+
+def test_a_company_still_being_created_elsewhere_fails_the_contact_for_a_retry(
+    stack: Stack, hubspot: FakeHubSpot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sync_module, "CLAIM_WAIT_SECONDS", 1.0)
+    world = World(stack, hubspot)
+    world.add("ann@newco.io")
+    claim = {"pk": {"S": "HC#default"}, "sk": {"S": "newco.io"}, "claim": {"S": "other"}}
+    claim["claimed_at"] = {"N": str(int(NOW.timestamp()) - 10)}  # fresh: the other sync is at work
+    search_hook(world, lambda: stack.client("dynamodb").put_item(TableName=stack.state_table, Item=claim))
+    report = world.sync("ann@newco.io")
+    assert report.synced == [] and report.companies_created == 0
+    assert "still being created by another sync" in report.failed["ann@newco.io"]
+    ann = world.get("ann@newco.io")
+    assert ann.status is PipelineStatus.FAILED and ann.hubspot and ann.hubspot.contact_id is None
+    assert companies_named(world, "newco.io") == 0
+    # a claim abandoned for longer than CLAIM_STALE_SECONDS is taken over: the retry creates the company
+    world.now = NOW + timedelta(minutes=16)
+    retry = world.sync("ann@newco.io", request_id="sync-2")
+    assert retry.companies_created == 1 and retry.failed == {}
+    assert companies_named(world, "newco.io") == 1
+    assert world.get("ann@newco.io").status is PipelineStatus.SYNCED
+
+
+def test_messages_group_contacts_by_domain(stack: Stack, hubspot: FakeHubSpot) -> None:
+    from leadpipe.hubspot.sync import MESSAGE_EMAILS, queue_sync
+
+    emails = [f"p{i}@d{i % 7}.com" for i in range(1_200)]
+    queued = queue_sync(stack.client("sqs"), stack.ref("SyncQueue"), "default", emails + emails[:5], None, "r-1")
+    assert (queued.queued, queued.messages) == (1_200, 3)
+    sqs = stack.client("sqs")
+    bodies = []
+    while len(bodies) < 3:
+        got = sqs.receive_message(QueueUrl=stack.ref("SyncQueue"), MaxNumberOfMessages=10)
+        bodies += [json.loads(m["Body"]) for m in got.get("Messages", [])]
+    sent = [e for body in sorted(bodies, key=lambda b: b["emails"][0].split("@")[1]) for e in body["emails"]]
+    assert sorted(sent) == sorted(emails) and max(len(b["emails"]) for b in bodies) == MESSAGE_EMAILS
+    assert all(len({e.split("@")[1] for e in b["emails"]}) <= 4 for b in bodies)  # ~171 contacts per domain

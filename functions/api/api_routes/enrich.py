@@ -73,20 +73,13 @@ def select_emails(
             domain = normalize_domain(selector.domain)
         except FieldProblem as exc:
             raise BadRequest(exc.message, code="invalid_domain") from exc
-    cursor = None
-    while len(emails) < limit:
-        page = deps.contacts().find(
-            workspace,
-            status=selector.status,
-            tag=selector.tag.strip().lower() if selector.tag else None,
-            domain=domain,
-            limit=min(100, limit - len(emails)),
-            cursor=cursor,
-        )
-        emails.extend(c.email for c in page.items)
-        cursor = page.next_cursor
-        if not cursor:
-            break
+    emails = deps.contacts().emails_matching(
+        workspace,
+        status=selector.status,
+        tag=selector.tag.strip().lower() if selector.tag else None,
+        domain=domain,
+        limit=limit,
+    )
     return emails, not_found, invalid
 
 

@@ -61,6 +61,9 @@ class SyncLogEntry(BaseModel):
     hubspot_calls: int
     throttled: int = Field(description="429 answers HubSpot gave (each one waited out and retried)")
     mapping_problems: list[str] = Field(description="mapped properties HubSpot does not have: not synced")
+    company_errors: list[str] = Field(
+        default_factory=list, description="companies HubSpot refused to create (their contacts are not associated)"
+    )
     errors: list[SyncLogError] = Field(description="the first 20 records HubSpot refused, with its reason")
 
 

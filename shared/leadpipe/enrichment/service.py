@@ -184,13 +184,16 @@ class EnrichService:
             else:
                 todo.append(email)
         if report.skipped:
-            self.contacts.upsert(ws, report.skipped, lambda e, c: self._skip(c, report.skipped[e], request_id, now))
+            self.contacts.upsert(
+                ws, report.skipped, lambda e, c: self._skip(c, report.skipped[e], request_id, now), known=stored
+            )
         if not todo:
             count("ContactsSkipped", len(report.skipped))
             return report
 
-        marked = self.contacts.upsert(ws, todo, lambda e, c: self._start(c, now))
+        marked = self.contacts.upsert(ws, todo, lambda e, c: self._start(c, now), known=stored)
         eligible = [c for c in marked.values() if c is not None and c.status is PipelineStatus.ENRICHING]
+        started = {c.email: c for c in eligible}
         provider_set = self.providers(ws, budget)
         try:
             waterfall = Waterfall(
@@ -211,7 +214,7 @@ class EnrichService:
             }
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-            self.contacts.upsert(ws, [c.email for c in eligible], lambda e, c: self._fail(c, error, now))
+            self.contacts.upsert(ws, list(started), lambda e, c: self._fail(c, error, now), known=started)
             count("EnrichmentsFailed", len(eligible))
             raise
         finally:
@@ -228,7 +231,7 @@ class EnrichService:
                 before, outcome, request_id, provider_set.skipped, min_quality, insights.get(email), now
             )
 
-        written = self.contacts.upsert(ws, [c.email for c in eligible], finish)
+        written = self.contacts.upsert(ws, list(started), finish, known=started)
         for email, done in written.items():
             if done is None:
                 continue

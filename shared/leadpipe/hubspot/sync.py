@@ -1,4 +1,5 @@
-"""The sync service: what the sync function does with each SyncQueue message (at most 100 contacts).
+"""The sync service: what the sync function does with each SyncQueue message (at most 500 contacts, sent to HubSpot
+in batches of 100).
 
 1. Contacts already synced by this request are left alone (at-least-once delivery); suppressed/skipped ones are
    never sent. The others move to ``syncing``.
@@ -9,7 +10,8 @@
    read in one ``batch/read`` by email, the overwrite policy of each property decides what may be written, and one
    ``batch/upsert`` by email writes them; a 207 answer fails only the records it names.
 4. Companies: a stored domain -> company id map first, then one search per 100 unknown domains, then
-   ``batch/create`` for the rest; new contact -> company pairs get one v4 ``batch/associate/default``.
+   ``batch/create`` for the rest, each new domain claimed first with a conditional write so that two syncs in
+   flight never create the same company twice; new contact -> company pairs get v4 ``batch/associate/default``.
 5. One timeline note per enrichment (not per sync), created in batches with their association.
 6. ``synced`` with the HubSpot ids and ``synced_at``, or ``failed`` with the error, the attempt count and
    ``next_retry_at`` 15 minutes later; ``contacts.synced`` is published; a sync log entry records the batch.
@@ -27,11 +29,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from leadpipe.contacts import UNCHANGED, ContactRepository, Unchanged
-from leadpipe.dynamo import batch_get, batch_write, from_item, to_item
+from leadpipe.dynamo import (
+    TRANSACT_MAX_ITEMS,
+    TransactionCancelled,
+    backoff,
+    batch_get,
+    batch_write,
+    from_item,
+    to_item,
+    transact_write,
+)
 from leadpipe.enrichment.http import Budget
 from leadpipe.enrichment.keys import ProviderKeys
 from leadpipe.enrichment.providers.base import ProviderError
-from leadpipe.errors import BadRequest
+from leadpipe.errors import BadRequest, TransientError
 from leadpipe.events import EventPublisher
 from leadpipe.hubspot.client import HubSpotClient, token_fingerprint
 from leadpipe.hubspot.mapping import GROUP, GROUP_LABEL, LEADPIPE_PROPERTIES, PropertyMapping, decide, value_of
@@ -57,7 +68,11 @@ from leadpipe.workspaces import WorkspaceRepository
 
 MAX_RETRIES = 5
 RETRY_DELAY = timedelta(minutes=15)
-MESSAGE_EMAILS = 100
+MESSAGE_EMAILS = 500  # contacts per SyncQueue message: HubSpot batches of 100, companies resolved for all 500
+CLAIM_STALE_SECONDS = 300  # a claim to create a domain's company older than this was abandoned (a crashed sync)
+CLAIM_WAIT_SECONDS = 30.0  # how long a sync waits for a company another sync is creating
+CLAIM_POLL_SECONDS = 0.5
+MAX_CLAIM_CONFLICTS = 8
 PROPERTIES_TTL = 600.0
 LOG_DAYS = 30
 _PROPERTIES: dict[str, tuple[float, set[str]]] = {}  # token fingerprint -> (checked at, contact property names)
@@ -77,12 +92,20 @@ class SyncReport:
     associations: int = 0
     notes: int = 0
     mapping_problems: list[str] = field(default_factory=list)
+    company_errors: list[str] = field(default_factory=list)
     hubspot_calls: int = 0
     throttled: int = 0
 
     @property
     def synced(self) -> list[str]:
         return [*self.created, *self.updated, *self.unchanged]
+
+    def fail(self, email: str, error: str) -> None:
+        """A contact fails after its write went through (e.g. its company could not be settled): not synced."""
+        for done in (self.created, self.updated, self.unchanged):
+            if email in done:
+                done.remove(email)
+        self.failed[email] = error
 
 
 @dataclass
@@ -100,9 +123,10 @@ def queue_sync(
     options: SyncOptions | None,
     request_id: str | None = None,
 ) -> QueuedSync:
-    """Put a sync request for these contacts on SyncQueue, 100 contacts per message."""
+    """Put a sync request for these contacts on SyncQueue, 500 contacts per message, grouped by email domain: a
+    company's people mostly travel together, so its company is looked up, created and stored once."""
     request_id = request_id or f"sync-{uuid.uuid4().hex[:16]}"
-    unique = list(dict.fromkeys(emails))
+    unique = sorted(dict.fromkeys(emails), key=lambda e: (e.rpartition("@")[2], e))
     bodies = [
         SyncMessage(
             workspace=workspace, request_id=request_id, emails=unique[i : i + MESSAGE_EMAILS], options=options
@@ -217,7 +241,7 @@ class SyncService:
         if not todo:
             return report
         previous = {e: stored[e].status for e in todo}
-        marked = self.contacts.upsert(ws, todo, lambda e, c: self._start(c, now))
+        marked = self.contacts.upsert(ws, todo, lambda e, c: self._start(c, now), known=stored)
         contacts = {e: c for e, c in marked.items() if c is not None and c.status is PipelineStatus.SYNCING}
 
         token = self.keys.secret(ws, "hubspot/token", "HUBSPOT_TOKEN")
@@ -225,18 +249,18 @@ class SyncService:
             error = (
                 "no HubSpot access token (store one at the workspace's hubspot/token parameter or set HUBSPOT_TOKEN)"
             )
-            self._finish_failed(ws, list(contacts), error, now, report)
+            self._finish_failed(ws, contacts, error, now, report)
             return report
         client = self.hubspot(token, workspace.sync.burst_limit, budget)
         try:
             with client:
                 mapping = self._usable_mapping(client, token, workspace.sync.mapping, report)
                 written = self._write_contacts(client, contacts, mapping, options, report)
-                companies = self._companies(client, ws, contacts, written, options, report)
+                companies = self._companies(client, ws, contacts, written, options, report, budget)
                 notes = self._notes(client, contacts, written, options, report)
         except ProviderError as exc:  # HubSpotError included: HubSpot failed past its retries
             report.hubspot_calls, report.throttled = client.calls, client.throttled
-            self._finish_failed(ws, list(contacts), f"{exc.reason}: {exc.message}", now, report)
+            self._finish_failed(ws, contacts, f"{exc.reason}: {exc.message}", now, report)
             self._log(ws, report, now)
             count("HubSpot429s", client.throttled)
             raise
@@ -275,7 +299,7 @@ class SyncService:
             after.updated_at = now
             return after
 
-        self.contacts.upsert(ws, list(contacts), finish)
+        self.contacts.upsert(ws, list(contacts), finish, known=contacts)
         if report.synced:
             self.publisher.publish(
                 DETAIL_CONTACTS_SYNCED,
@@ -305,8 +329,7 @@ class SyncService:
             missing = [p for p in LEADPIPE_PROPERTIES if p["name"] not in names]
             if missing:
                 client.ensure_group("contacts", GROUP, GROUP_LABEL)
-                client.create_properties("contacts", [{**p, "groupName": GROUP} for p in missing])
-                names |= {p["name"] for p in missing}
+                names |= client.create_properties("contacts", [{**p, "groupName": GROUP} for p in missing])
             checked = (time.monotonic(), names)
             _PROPERTIES[key] = checked
         usable = []
@@ -344,6 +367,7 @@ class SyncService:
         read = client.read_by("contacts", "email", to_read, properties)
         current = {str((r.get("properties") or {}).get("email", "")).lower(): r for r in read.results}
         upserts: list[tuple[str, dict[str, str]]] = []
+        agreed_by: dict[str, dict[str, str]] = {}
         for email in to_read:
             contact = contacts[email]
             existing = current.get(email)
@@ -355,11 +379,19 @@ class SyncService:
                 written[email] = (str(existing["id"]), {})
                 continue
             last = contact.hubspot.written if contact.hubspot else {}
-            changes = decide(contact, mapping, (existing or {}).get("properties"), last)
+            theirs = (existing or {}).get("properties") or {}
+            changes = decide(contact, mapping, theirs, last)
+            # what HubSpot already holds exactly as leadpipe would write it counts as leadpipe's (for ``ours``)
+            agreed = {}
+            for entry in mapping:
+                value = value_of(contact, entry.source)
+                if value is not None and str(theirs.get(entry.property) or "") == value:
+                    agreed[entry.property] = value
             if existing is not None and not changes:
-                written[email] = (str(existing["id"]), {})
+                written[email] = (str(existing["id"]), agreed)
                 report.unchanged.append(email)
                 continue
+            agreed_by[email] = agreed
             upserts.append((email, changes))
         if not upserts:
             return written
@@ -370,7 +402,7 @@ class SyncService:
             result = by_email.get(email)
             if result is None:
                 continue
-            written[email] = (str(result["id"]), changes)
+            written[email] = (str(result["id"]), {**agreed_by.get(email, {}), **changes})
             (report.created if result.get("new") else report.updated).append(email)
         for error in outcome.errors:
             blamed = self._emails_in(error, [e for e in sent if e not in by_email])
@@ -397,42 +429,30 @@ class SyncService:
         written: dict[str, tuple[str, dict[str, str]]],
         options: SyncOptions,
         report: SyncReport,
+        budget: Budget,
     ) -> dict[str, str]:
         """email -> company id for the contacts now in HubSpot, associating the new pairs."""
         if not options.associate_company:
             return {}
         wanted: dict[str, str] = {e: d for e in written if (d := contacts[e].domain)}
-        domains = sorted(set(wanted.values()))
-        if not domains:
+        if not wanted:
             return {}
-        known = self._stored_companies(workspace, domains)
-        unknown = [d for d in domains if d not in known]
-        if unknown:
-            # deduplicate: look for companies people already created in HubSpot before creating one; without it
-            # only the companies leadpipe created or found before are reused (no search calls: a first load)
-            found = client.companies_by_domain(unknown) if options.deduplicate else {}
-            missing = [d for d in unknown if d not in found]
-            if missing:
-                names: dict[str, str] = {}
-                for email, domain in wanted.items():
-                    contact = contacts[email]
-                    enriched = contact.enrichment.get("company_name")
-                    names.setdefault(domain, str((enriched.value if enriched else None) or contact.company or domain))
-                created = client.create(
-                    "companies", [{"properties": {"name": str(names[d]), "domain": d}} for d in missing]
-                )
-                for made in created.results:
-                    domain = str((made.get("properties") or {}).get("domain", "")).lower()
-                    if domain:
-                        found[domain] = str(made["id"])
-                report.companies_created += len(created.results)
-            self._store_companies(workspace, {d: i for d, i in found.items() if d in unknown})
-            known.update(found)
+        names: dict[str, str] = {}
+        for email, domain in wanted.items():
+            enriched = contacts[email].enrichment.get("company_name")
+            names.setdefault(domain, str((enriched.value if enriched else None) or contacts[email].company or domain))
+        known, waiting = self._resolve_companies(client, workspace, names, options, report, budget)
         pairs = []
         result: dict[str, str] = {}
         for email, domain in wanted.items():
             company_id = known.get(domain)
             if not company_id:
+                if domain in waiting:
+                    report.fail(
+                        email,
+                        f"the company for {domain} is still being created by another sync; "
+                        "the association is retried with the contact",
+                    )
                 continue
             result[email] = company_id
             ref = contacts[email].hubspot
@@ -443,12 +463,116 @@ class SyncService:
             report.associations += len(pairs) - len(outcome.errors)
         return result
 
+    def _resolve_companies(
+        self,
+        client: HubSpotClient,
+        workspace: str,
+        names: dict[str, str],
+        options: SyncOptions,
+        report: SyncReport,
+        budget: Budget,
+    ) -> tuple[dict[str, str], list[str]]:
+        """domain -> company id: the stored map, then HubSpot's search, then creation. Two syncs may meet the same new
+        domain at once (two messages in flight): each claims the domains it is about to create with a conditional
+        write, so exactly one creates a company and the other waits for its id. Returns the ids, and the domains
+        still being created by another sync when this one could wait no longer."""
+        domains = sorted(names)
+        known = self._stored_companies(workspace, domains)
+        unknown = [d for d in domains if d not in known]
+        if not unknown:
+            return known, []
+        # deduplicate: look for companies people already created in HubSpot before creating one; without it only
+        # the companies leadpipe created or found before are reused (no search calls: a first load)
+        found = client.companies_by_domain(unknown) if options.deduplicate else {}
+        self._store_companies(workspace, found)
+        known.update(found)
+        missing = [d for d in unknown if d not in found]
+        if not missing:
+            return known, []
+        claimed, taken = self._claim_domains(workspace, missing)
+        if claimed:
+            created = client.create("companies", [{"properties": {"name": names[d], "domain": d}} for d in claimed])
+            made: dict[str, str] = {}
+            for result in created.results:
+                domain = str((result.get("properties") or {}).get("domain", "")).lower()
+                if domain in names:
+                    made[domain] = str(result["id"])
+            report.companies_created += len(made)
+            self._store_companies(workspace, made)
+            known.update(made)
+            refused = [d for d in claimed if d not in made]
+            if refused:  # let a later sync try again at once, rather than after the claim goes stale
+                self._release_claims(workspace, refused)
+                for error in created.errors[:5]:
+                    report.company_errors.append(
+                        f"HubSpot refused a company: {error.get('category', '')} {error.get('message', '')}".strip()
+                    )
+        waiting = taken
+        deadline = time.monotonic() + min(CLAIM_WAIT_SECONDS, max(0.0, budget.left() - 30.0))
+        while waiting:
+            ready = self._stored_companies(workspace, waiting)
+            known.update(ready)
+            waiting = [d for d in waiting if d not in ready]
+            if not waiting or time.monotonic() + CLAIM_POLL_SECONDS > deadline:
+                break
+            time.sleep(CLAIM_POLL_SECONDS)
+        return known, waiting
+
+    def _claim_domains(self, workspace: str, domains: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Claim the right to create these domains' companies (a conditional write per domain, 100 per
+        transaction; a claim older than ``CLAIM_STALE`` is abandoned and may be taken). Returns (claimed, taken)."""
+        now = int(self.clock().timestamp())
+        token = uuid.uuid4().hex
+        claimed: list[str] = []
+        taken: list[str] = []
+        pending = list(domains)
+        conflicts = 0
+        while pending:
+            chunk, pending = pending[:TRANSACT_MAX_ITEMS], pending[TRANSACT_MAX_ITEMS:]
+            while chunk:
+                items = [
+                    {
+                        "Put": {
+                            "TableName": self.state_table,
+                            "Item": to_item({"pk": f"HC#{workspace}", "sk": d, "claim": token, "claimed_at": now}),
+                            "ConditionExpression": (
+                                "attribute_not_exists(pk) OR (attribute_not_exists(company_id) AND claimed_at < :stale)"
+                            ),
+                            "ExpressionAttributeValues": {":stale": {"N": str(now - CLAIM_STALE_SECONDS)}},
+                        }
+                    }
+                    for d in chunk
+                ]
+                try:
+                    transact_write(self.dynamodb, items)
+                except TransactionCancelled as exc:
+                    reasons = zip(chunk, exc.reasons, strict=False)
+                    lost = [d for d, reason in reasons if reason == "ConditionalCheckFailed"]
+                    if not lost:  # a conflict with another transaction, not a claim: try again
+                        conflicts += 1
+                        if conflicts >= MAX_CLAIM_CONFLICTS:
+                            raise TransientError("could not claim company domains: transaction conflicts") from exc
+                        backoff(conflicts)
+                        continue
+                    taken.extend(lost)
+                    chunk = [d for d in chunk if d not in lost]
+                    continue
+                claimed.extend(chunk)
+                break
+        return claimed, taken
+
+    def _release_claims(self, workspace: str, domains: Sequence[str]) -> None:
+        keys = [{"DeleteRequest": {"Key": {"pk": {"S": f"HC#{workspace}"}, "sk": {"S": d}}}} for d in domains]
+        batch_write(self.dynamodb, self.state_table, keys)
+
     def _stored_companies(self, workspace: str, domains: Sequence[str]) -> dict[str, str]:
+        """The stored domain -> company id map (claims without an id yet are left out)."""
         keys = [{"pk": {"S": f"HC#{workspace}"}, "sk": {"S": d}} for d in domains]
         found = {}
-        for item in batch_get(self.dynamodb, self.state_table, keys, consistent=False):
+        for item in batch_get(self.dynamodb, self.state_table, keys, consistent=True):
             data = from_item(item)
-            found[str(data["sk"])] = str(data["company_id"])
+            if data.get("company_id"):
+                found[str(data["sk"])] = str(data["company_id"])
         return found
 
     def _store_companies(self, workspace: str, ids: dict[str, str]) -> None:
@@ -508,11 +632,17 @@ class SyncService:
         after.updated_at = now
         return after
 
-    def _finish_failed(self, ws: str, emails: list[str], error: str, now: datetime, report: SyncReport) -> None:
+    def _finish_failed(
+        self, ws: str, contacts: dict[str, Contact], error: str, now: datetime, report: SyncReport
+    ) -> None:
+        emails = list(contacts)
         for email in emails:
             report.failed[email] = error
         self.contacts.upsert(
-            ws, emails, lambda e, c: self._fail(c, error, now, report.request_id) if c is not None else UNCHANGED
+            ws,
+            emails,
+            lambda e, c: self._fail(c, error, now, report.request_id) if c is not None else UNCHANGED,
+            known=contacts,
         )
         count("SyncFailed", len(emails))
 
@@ -531,6 +661,7 @@ class SyncService:
             "hubspot_calls": report.hubspot_calls,
             "throttled": report.throttled,
             "mapping_problems": report.mapping_problems,
+            "company_errors": report.company_errors,
         }
 
     def _log(self, workspace: str, report: SyncReport, now: datetime) -> None:
