@@ -210,6 +210,9 @@ class SqsSource:
     window_seconds: float = 0.0
     report_failures: bool = False
     enabled: bool = True
+    # ScalingConfig.MaximumConcurrency (capped by the runtime's max_pollers): batches delivered at once. Without it
+    # Lambda scales out further; locally, one at a time.
+    concurrency: int = 1
     stats: Counter[str] = field(default_factory=Counter)
 
 
@@ -237,6 +240,7 @@ class LocalRuntime:
         timeout_overrides: Mapping[str, int] | None = None,
         retry_delay: float | None = 2.0,
         workers: Mapping[str, int] | None = None,
+        max_pollers: int = 4,
         region: str = "us-east-1",
         run_schedules: bool = True,
         hubspot_fake: bool = True,
@@ -254,6 +258,8 @@ class LocalRuntime:
         self.timeout_overrides = dict(timeout_overrides or {})
         self.retry_delay = retry_delay
         self.workers = dict(workers or {})
+        # batches of one queue in flight at once: the source's MaximumConcurrency, at most this many on a laptop
+        self.max_pollers = max(1, max_pollers)
         self.region = region
         self.run_schedules = run_schedules
         self.hubspot_fake = hubspot_fake
@@ -312,7 +318,8 @@ class LocalRuntime:
             t.join()
         self._start_http()
         for source in self.sqs_sources:
-            self._spawn(self._poll, source, name=f"sqs-{source.function}-{source.event_name}")
+            for n in range(source.concurrency):
+                self._spawn(self._poll, source, name=f"sqs-{source.function}-{source.event_name}-{n}")
         if self.run_schedules and self.schedules:
             self._spawn(self._scheduler, name="scheduler")
         return self
@@ -469,8 +476,13 @@ class LocalRuntime:
                     window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
                     report_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
                     enabled=str(props.get("Enabled", True)).lower() != "false",
+                    concurrency=min(
+                        self.max_pollers, int((props.get("ScalingConfig") or {}).get("MaximumConcurrency", 1))
+                    ),
                 )
             )
+            pool = self.pools[function]  # room for every batch in flight, each in its own warm worker
+            pool.size = max(pool.size, self.sqs_sources[-1].concurrency)
         else:
             expression = props["Schedule"] if kind == "Schedule" else props["ScheduleExpression"]
             Schedule(expression)  # validate now, not when it first fires
@@ -686,7 +698,10 @@ class LocalRuntime:
                 for name, pool in self.pools.items()
             },
             "routes": [r.route_key + " -> " + r.function for r in self.routes],
-            "queues": [{"function": s.function, "event": s.event_name, **s.stats} for s in self.sqs_sources],
+            "queues": [
+                {"function": s.function, "event": s.event_name, "concurrency": s.concurrency, **s.stats}
+                for s in self.sqs_sources
+            ],
             "schedules": [
                 {"function": s.function, "event": s.event_name, "expression": s.expression, "fired": s.fired}
                 for s in self.schedules

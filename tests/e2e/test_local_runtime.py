@@ -67,6 +67,17 @@ def test_every_function_and_event_source_in_template_yaml_is_served(runtime: Loc
     runtime.wait_until_idle(30)
 
 
+def test_maximum_concurrency_sets_the_pollers_and_the_warm_workers(runtime: LocalRuntime) -> None:
+    concurrency = {s.function: s.concurrency for s in runtime.sqs_sources}
+    # EnrichConcurrency and SyncConcurrency (2 by default); imports' 10, capped at 4 pollers on a laptop
+    assert concurrency == {"ImportFunction": 4, "EnrichFunction": 2, "SyncFunction": 2}
+    assert runtime.pools["SyncFunction"].size == 2 and runtime.pools["ImportFunction"].size == 4
+    pollers = [t.name for t in runtime._threads if t.name.startswith("sqs-SyncFunction-") and t.is_alive()]
+    assert sorted(pollers) == ["sqs-SyncFunction-SyncQueueMessages-0", "sqs-SyncFunction-SyncQueueMessages-1"]
+    health = httpx.get(runtime.api_url + "/_local/health", timeout=10).json()
+    assert {q["function"]: q["concurrency"] for q in health["queues"]} == concurrency
+
+
 def test_resources_match_the_template(runtime: LocalRuntime) -> None:
     ddb = runtime.client("dynamodb")
     table = ddb.describe_table(TableName=runtime.provisioned.ref("ContactsTable"))["Table"]  # type: ignore[union-attr]
