@@ -6,7 +6,7 @@ STAMP := $(VENV)/.setup-stamp
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup demo up test lint typecheck template pytest bench clean
+.PHONY: setup demo up test lint typecheck template pytest bench bench-import bench-enrich bench-sync clean
 
 $(STAMP): requirements/dev.txt layers/deps/requirements.txt pyproject.toml scripts/setup-venv
 	@scripts/setup-venv
@@ -41,8 +41,17 @@ template: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-bench: $(STAMP)
+## Benchmarks (not tests): each prints its figures and targets; recorded runs are in bench/RESULTS.md.
+bench: bench-import bench-enrich bench-sync
+
+bench-import: $(STAMP)
 	$(BIN)/python bench/import_bench.py
+
+bench-enrich: $(STAMP)
+	$(BIN)/python bench/enrich_bench.py
+
+bench-sync: $(STAMP)
+	$(BIN)/python bench/sync_bench.py
 
 clean:
 	rm -rf .aws-sam .leadpipe .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -249,7 +249,12 @@ def _sync_to_hubspot(api: ApiClient, runtime: LocalRuntime, out: TextIO) -> dict
     _say(out)
     _say(out, f"▸ sync to HubSpot (the local fake at {hubspot.url}): POST /sync → SyncQueue → sync function")
     accepted = api.sync(filter={"status": "enriched"}, limit=1000)
-    _say(out, f"  request {accepted['request_id']}: {accepted['queued']} contacts in {accepted['messages']} messages")
+    messages = accepted["messages"]
+    _say(
+        out,
+        f"  request {accepted['request_id']}: {accepted['queued']} contacts in {messages} "
+        + ("message" if messages == 1 else "messages"),
+    )
     _wait_status(api, "the sync", lambda c: c["enriched"] + c["syncing"] == 0)
     runtime.wait_until_idle(60)
     log = api.sync_log(limit=50)
