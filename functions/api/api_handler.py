@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from api_routes import contacts, enrich, imports, status, sync
@@ -88,7 +89,44 @@ def openapi() -> Response[str]:
         version=__version__,
         description="Contact import, enrichment and HubSpot sync. Errors are {error: {code, message, details}}.",
     )
-    return Response(status_code=200, content_type="application/json", body=document)
+    spec = json.loads(document)
+    spec.setdefault("paths", {})["/webhooks/hubspot"] = WEBHOOK_OPERATION  # served by the webhook function
+    return Response(status_code=200, content_type="application/json", body=json.dumps(spec))
+
+
+def _answer(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}
+
+
+WEBHOOK_OPERATION: dict[str, Any] = {
+    "post": {
+        "summary": "HubSpot webhook intake (signed by HubSpot, no API key)",
+        "description": (
+            "HubSpot's webhook deliveries: a JSON array of at most 100 events, signed with X-HubSpot-Signature-v3 "
+            "and X-HubSpot-Request-Timestamp (at most 5 minutes old). Events are put on ChangeQueue and answered "
+            "at once; the changed contacts are read back from HubSpot and compared by the import function."
+        ),
+        "tags": ["webhooks"],
+        "operationId": "hubspot_webhook",
+        "parameters": [
+            {"name": "X-HubSpot-Signature-v3", "in": "header", "required": True, "schema": {"type": "string"}},
+            {"name": "X-HubSpot-Request-Timestamp", "in": "header", "required": True, "schema": {"type": "string"}},
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "array", "maxItems": 100, "items": {"type": "object"}}}
+            },
+        },
+        "responses": {
+            "200": _answer("accepted: {accepted, queued, ignored}"),
+            "400": _answer("malformed JSON, or not an array of events"),
+            "401": _answer("missing or wrong signature, stale or future timestamp"),
+            "403": _answer("a portal no workspace has claimed, or webhooks switched off for it"),
+            "413": _answer("more than 100 events, or too large a body"),
+        },
+    }
+}
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -1,7 +1,9 @@
-"""Import function: consumes ImportQueue (S3 ObjectCreated notifications and ``import.run`` messages)."""
+"""Import function: consumes ImportQueue (S3 ObjectCreated notifications and ``import.run`` messages) and
+ChangeQueue (HubSpot contact changes from the webhook intake and the poller, ``change.batch`` messages)."""
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from typing import Any
 
@@ -11,20 +13,28 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leadpipe.aws import AwsClients
+from leadpipe.changes.reimport import ChangeService
 from leadpipe.contacts import ContactRepository
+from leadpipe.enrichment.cache import EnrichmentCache
+from leadpipe.enrichment.http import Budget, set_container_share
+from leadpipe.enrichment.keys import ProviderKeys
 from leadpipe.events import EventPublisher
 from leadpipe.importer import ImportService
 from leadpipe.jobs import JobRepository
 from leadpipe.observability import logger, metrics
+from leadpipe.remote_import import make_reader
 from leadpipe.settings import get_settings
+from leadpipe.workspaces import workspace_repository
 
 clients = AwsClients()
 processor = BatchProcessor(event_type=EventType.SQS)
+CHANGE_TYPE = "change.batch"
 
 
 @cache
 def service() -> ImportService:
     settings = get_settings().require("contacts_table", "state_table", "event_bus_name", "import_queue_url")
+    set_container_share(settings.hubspot_containers, settings.hubspot_limit_share)
     return ImportService(
         s3=clients.s3,
         sqs=clients.sqs,
@@ -32,10 +42,48 @@ def service() -> ImportService:
         jobs=JobRepository(clients.dynamodb, settings.state_table),
         publisher=EventPublisher(clients.events, settings.event_bus_name),
         settings=settings,
+        readers=lambda job, budget: make_reader(
+            job, budget, settings=settings, keys=keys(), workspaces=workspace_repository(clients.dynamodb, settings)
+        ),
     )
 
 
+@cache
+def keys() -> ProviderKeys:
+    return ProviderKeys(get_settings().provider_keys_path, ssm_client=clients.get("ssm"))
+
+
+@cache
+def changes() -> ChangeService:
+    settings = get_settings().require("contacts_table", "state_table", "event_bus_name", "change_queue_url")
+    set_container_share(settings.hubspot_containers, settings.hubspot_limit_share)
+    return ChangeService(
+        contacts=ContactRepository(clients.dynamodb, settings.contacts_table),
+        dynamodb=clients.dynamodb,
+        state_table=settings.state_table,
+        publisher=EventPublisher(clients.events, settings.event_bus_name),
+        sqs=clients.sqs,
+        settings=settings,
+        keys=keys(),
+        workspaces=workspace_repository(clients.dynamodb, settings),
+        cache=EnrichmentCache(clients.dynamodb, settings.enrich_cache_table) if settings.enrich_cache_table else None,
+    )
+
+
+def is_change(body: str) -> bool:
+    """A ChangeQueue message (``change.batch``); anything else is ImportQueue's."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("type") == CHANGE_TYPE
+
+
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    if is_change(record.body):
+        budget = Budget.from_lambda(lambda_context.get_remaining_time_in_millis, margin=20.0)
+        changes().handle_message(record.body, budget=budget)
+        return
     service().handle_message(
         record.body,
         remaining_ms=lambda_context.get_remaining_time_in_millis,

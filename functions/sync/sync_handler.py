@@ -18,7 +18,7 @@ from leadpipe.events import EventPublisher
 from leadpipe.hubspot.sync import SyncService
 from leadpipe.observability import logger, metrics
 from leadpipe.settings import get_settings
-from leadpipe.workspaces import WorkspaceRepository
+from leadpipe.workspaces import workspace_repository
 
 clients = AwsClients()
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -27,7 +27,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 @cache
 def service() -> SyncService:
     settings = get_settings().require("contacts_table", "state_table", "event_bus_name", "sync_queue_url")
-    set_container_share(settings.sync_concurrency)
+    set_container_share(settings.sync_concurrency, settings.hubspot_limit_share)
     return SyncService(
         contacts=ContactRepository(clients.dynamodb, settings.contacts_table),
         dynamodb=clients.dynamodb,
@@ -36,9 +36,7 @@ def service() -> SyncService:
         sqs=clients.sqs,
         settings=settings,
         keys=ProviderKeys(settings.provider_keys_path, ssm_client=clients.get("ssm")),
-        workspaces=WorkspaceRepository(
-            clients.dynamodb, settings.state_table, burst_limit=settings.hubspot_burst_limit
-        ),
+        workspaces=workspace_repository(clients.dynamodb, settings),
     )
 
 

@@ -99,6 +99,10 @@ def build_event(
             cookies.extend(c.strip() for c in value.split(";") if c.strip())
             continue
         merged[key] = f"{merged[key]},{value}" if key in merged else value
+    # API Gateway adds these; the protocol is the one the client used (plain HTTP here), which a signature over the
+    # called URL (HubSpot's webhooks) depends on.
+    merged.setdefault("x-forwarded-proto", "http")
+    merged.setdefault("x-forwarded-for", source_ip)
     query: dict[str, str] = {}
     for name, value in parse_qsl(raw_query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value

@@ -128,16 +128,24 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    path = Path(args.file)
-    if not path.is_file():
+    remote = args.hubspot or args.lemlist
+    if bool(remote) == bool(args.file):
+        print("error: give a CSV file, or --hubspot, or --lemlist CAMPAIGN_ID", file=sys.stderr)
+        return 2
+    path = Path(args.file) if args.file else None
+    if path is not None and not path.is_file():
         print(f"error: {path} is not a file", file=sys.stderr)
         return 2
     with ApiClient(args.api_url) as api:
-        job = api.import_file(path, upload=True if args.upload else None)
+        if path is not None:
+            job = api.import_file(path, upload=True if args.upload else None)
+        else:
+            job = api.import_from("hubspot") if args.hubspot else api.import_from("lemlist", args.lemlist)
         if args.no_wait:
             _print(args, job, f"job {job['job_id']} {job['status']}")
             return 0
-        print(f"job {job['job_id']} ({job['source']}): {path.name}", file=sys.stderr)
+        what = path.name if path is not None else ("the HubSpot portal" if args.hubspot else f"campaign {args.lemlist}")
+        print(f"job {job['job_id']} ({job['source']}): {what}", file=sys.stderr)
         job = api.wait_job(job["job_id"], on_progress=None if args.json else Progress(sys.stderr))
         if args.json:
             _print(args, job, "")
@@ -148,7 +156,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def _print_job(job: dict[str, Any]) -> None:
     c = job["counts"]
-    print(f"job {job['job_id']}  {job['status']}  ({job['source']}: {job['filename']})")
+    what = job["filename"] or job.get("campaign_id") or "portal"
+    print(f"job {job['job_id']}  {job['status']}  ({job['source']}: {what})")
     print(
         f"  rows {c['rows_read']}  valid {c['valid']}  invalid {c['invalid']}  new {c['imported']}  "
         f"merged {c['merged']}  blank {c['blank']}"
@@ -452,8 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--json", action="store_true", help="print JSON")
 
-    imp = sub.add_parser("import", help="import a CSV file and follow its progress")
-    imp.add_argument("file")
+    imp = sub.add_parser("import", help="import a CSV file (or a HubSpot portal, a Lemlist campaign) and follow it")
+    imp.add_argument("file", nargs="?")
+    imp.add_argument("--hubspot", action="store_true", help="import every contact of the workspace's HubSpot portal")
+    imp.add_argument("--lemlist", metavar="CAMPAIGN_ID", help="import the leads of a Lemlist campaign")
     imp.add_argument("--upload", action="store_true", help="always use a presigned upload (automatic above 4 MB)")
     imp.add_argument("--no-wait", action="store_true", help="return once the job is queued")
     client(imp)

@@ -113,6 +113,13 @@ class ApiClient:
             "POST", "/imports", content=data, params=params, headers={"content-type": "text/csv"}
         )
 
+    def import_from(self, source: str, campaign_id: str | None = None) -> dict[str, Any]:
+        """An import from an API source: ``hubspot`` (the workspace's portal) or ``lemlist`` (one campaign)."""
+        body: dict[str, Any] = {"source": source}
+        if campaign_id:
+            body["campaign_id"] = campaign_id
+        return self._request("POST", "/imports", json=body)  # type: ignore[no-any-return]
+
     def upload_csv(self, path: Path) -> dict[str, Any]:
         """Large files: ask for a presigned URL, PUT the file there; the import starts when the upload lands."""
         created = self._request("POST", "/imports/uploads", json={"filename": path.name, "content_type": "text/csv"})

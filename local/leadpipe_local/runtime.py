@@ -245,6 +245,7 @@ class LocalRuntime:
         run_schedules: bool = True,
         hubspot_fake: bool = True,
         hubspot_port: int = 0,
+        hubspot_webhooks: bool = True,
     ) -> None:
         self.template_path = Path(template_path).resolve()
         self.root = self.template_path.parent
@@ -265,6 +266,7 @@ class LocalRuntime:
         self.hubspot_fake = hubspot_fake
         self.hubspot_port = hubspot_port
         self.hubspot: Any = None  # the local HubSpot fake (leadpipe_local.fakes.hubspot.FakeHubSpot), when started
+        self.hubspot_webhooks = hubspot_webhooks  # the fake sends its signed webhooks to this stack's API
 
         self.resolver: Resolver | None = None
         self.provisioned: Provisioned | None = None
@@ -308,6 +310,11 @@ class LocalRuntime:
             from leadpipe_local.fakes.hubspot import FakeHubSpot
 
             self.hubspot = FakeHubSpot(host=self.host, port=self.hubspot_port).start()
+            # the fake's portal is the default workspace's, and its app is leadpipe's (own writes recognised)
+            declared = self.template.get("Parameters") or {}
+            for name, value in (("HubSpotPortalId", self.hubspot.portal_id), ("HubSpotAppId", self.hubspot.app_id)):
+                if name in declared:
+                    self.parameters.setdefault(name, str(value))
         self.resolver = Resolver(self.template, parameters=self.parameters, region=self.region)
         self.provisioned = Provisioner(self.resolver, self.client).provision()
         self._build_functions()
@@ -317,6 +324,8 @@ class LocalRuntime:
         for t in warmers:
             t.join()
         self._start_http()
+        if self.hubspot is not None and self.hubspot_webhooks:
+            self.hubspot.webhook_url = f"{self.api_url}/webhooks/hubspot"
         for source in self.sqs_sources:
             for n in range(source.concurrency):
                 self._spawn(self._poll, source, name=f"sqs-{source.function}-{source.event_name}-{n}")
@@ -402,7 +411,11 @@ class LocalRuntime:
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{props.get('Runtime', 'python3.13')}",
             "LEADPIPE_LOCAL": "1",
             **(
-                {"HUBSPOT_BASE_URL": self.hubspot.url, "HUBSPOT_TOKEN": self.hubspot.token}
+                {
+                    "HUBSPOT_BASE_URL": self.hubspot.url,
+                    "HUBSPOT_TOKEN": self.hubspot.token,
+                    "HUBSPOT_CLIENT_SECRET": self.hubspot.client_secret,
+                }
                 if self.hubspot is not None
                 else {}
             ),

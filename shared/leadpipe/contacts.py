@@ -52,9 +52,10 @@ SHARDS = 8
 COUNTER_SHARDS = 8
 STATUS_INDEX = "by_status"
 DOMAIN_INDEX = "by_domain"
+HUBSPOT_INDEX = "by_hubspot_id"
 RECENT_INDEX = "by_recent"
 MAX_PAGE = 100
-_KEY_ATTRS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk")
+_KEY_ATTRS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "gsi4pk")
 
 
 def shard_of(email: str) -> int:
@@ -87,7 +88,14 @@ def contact_to_item(contact: Contact) -> dict[str, Any]:
     )
     if contact.domain:
         data.update(gsi2pk=f"{ws}#{contact.domain}", gsi2sk=f"{created}#{email}")
+    if contact.hubspot and contact.hubspot.contact_id:
+        data.update(gsi4pk=hubspot_key(ws, contact.hubspot.contact_id))
     return to_item(data)
+
+
+def hubspot_key(workspace: str, contact_id: str) -> str:
+    """The by_hubspot_id index's key: a contact found from its HubSpot id (deletions, an email changed there)."""
+    return f"{workspace}#{contact_id}"
 
 
 def contact_from_item(item: dict[str, Any]) -> Contact:
@@ -150,6 +158,26 @@ class ContactRepository:
         response = self.client.get_item(TableName=self.table, Key=contact_key(workspace, email), ConsistentRead=True)
         item = response.get("Item")
         return contact_from_item(item) if item else None
+
+    def emails_for_hubspot_ids(self, workspace: str, contact_ids: Iterable[str]) -> dict[str, str]:
+        """HubSpot contact id -> email, for contacts leadpipe has synced. One query per id on the sparse
+        ``by_hubspot_id`` index (an index has no batch read); used for deletions and emails changed in HubSpot,
+        which are rare."""
+        found: dict[str, str] = {}
+        for contact_id in dict.fromkeys(contact_ids):
+            self.calls["Query"] += 1
+            page = self.client.query(
+                TableName=self.table,
+                IndexName=HUBSPOT_INDEX,
+                KeyConditionExpression="gsi4pk = :k",
+                ExpressionAttributeValues={":k": {"S": hubspot_key(workspace, contact_id)}},
+            )
+            prefix = contact_pk(workspace, "")
+            for item in page.get("Items", []):
+                pk = str(item["pk"]["S"])
+                if pk.startswith(prefix):
+                    found[contact_id] = pk[len(prefix) :]
+        return found
 
     def batch_get(self, workspace: str, emails: Iterable[str]) -> dict[str, Contact]:
         unique = list(dict.fromkeys(emails))

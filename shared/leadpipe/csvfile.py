@@ -12,7 +12,7 @@ import codecs
 import csv
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from leadpipe.errors import ImportFileError
@@ -437,6 +437,7 @@ class ContactDraft:
     tags: list[str] = field(default_factory=list)
     custom: dict[str, str] = field(default_factory=dict)
     website_domain: str | None = None
+    hubspot_id: str | None = None  # a record read from HubSpot: its id there
 
 
 @dataclass(slots=True)
@@ -491,6 +492,21 @@ class RowParser:
         self.width = len(layout.header)
         self.columns = list(layout.columns.items())
         self.email_index = next(i for i, f in layout.columns.items() if f == "email")
+
+    @classmethod
+    def for_fields(cls, fields: Sequence[str]) -> RowParser:
+        """A parser for records that arrive as values of known fields (an API's records, not a file): the same
+        validation and normalisation as a CSV row's. ``fields`` are contact fields, ``tags`` or ``custom:<key>``."""
+        layout = CsvLayout(
+            encoding="utf-8", delimiter=",", header=list(fields), columns=dict(enumerate(fields)), data_offset=0
+        )
+        return cls(layout)
+
+    def parse_values(self, row: int, values: Sequence[str]) -> ParsedRow:
+        """One record's values, in the order of the parser's fields; ``row`` numbers it in the job's errors."""
+        parsed = ParsedRow(row, 0)
+        self._validate(parsed, [v if v is not None else "" for v in values])
+        return parsed
 
     def parse(self, records: list[RawRecord]) -> list[ParsedRow]:
         out: list[ParsedRow] = []

@@ -20,14 +20,17 @@ from urllib.parse import unquote_plus
 from botocore.exceptions import ClientError
 
 from leadpipe.contacts import UNCHANGED, ContactRepository, Unchanged
-from leadpipe.csvfile import HEAD_BYTES, ContactDraft, RawRecord, RowParser, iter_records, sniff
+from leadpipe.csvfile import HEAD_BYTES, ContactDraft, ParsedRow, RawRecord, RowParser, iter_records, sniff
 from leadpipe.dynamo import error_code
+from leadpipe.enrichment.http import Budget
+from leadpipe.enrichment.providers.base import ProviderError
 from leadpipe.errors import BadRequest, ImportFileError, PayloadTooLarge
 from leadpipe.events import EventPublisher
 from leadpipe.ids import is_id, new_id
 from leadpipe.jobs import JobRepository, StaleJob
 from leadpipe.merge import ImportOrigin, RowOutcome, apply_rows
 from leadpipe.models import (
+    REMOTE_SOURCES,
     Checkpoint,
     Contact,
     ImportMessage,
@@ -40,6 +43,7 @@ from leadpipe.models import (
     utcnow,
 )
 from leadpipe.observability import count, logger
+from leadpipe.remote_import import RemoteReader, parser_fields
 from leadpipe.settings import WORKSPACE_PATTERN, Settings
 
 INCOMING_PREFIX = "incoming/"
@@ -97,6 +101,7 @@ class ImportService:
         jobs: JobRepository,
         publisher: EventPublisher,
         settings: Settings,
+        readers: Callable[[Job, Budget], RemoteReader] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.s3 = s3
@@ -105,6 +110,7 @@ class ImportService:
         self.jobs = jobs
         self.publisher = publisher
         self.settings = settings
+        self.readers = readers  # API sources (HubSpot, Lemlist): a reader for a job
         self.clock = clock
 
     # ------------------------------------------------------------------------------------------ creating jobs
@@ -136,6 +142,36 @@ class ImportService:
             self._enqueue(job)
         except Exception as exc:
             # Without its message nothing would ever run this job: say so on the job, then fail the request.
+            self.jobs.update(
+                job,
+                expect_checkpoint=False,
+                status=JobStatus.FAILED,
+                error=JobError(code="not_queued", message=f"the import could not be queued ({exc}); send it again"),
+            )
+            raise
+        return job
+
+    def start_remote(
+        self, workspace: str, source: ImportSource, campaign_id: str | None = None, campaign_name: str | None = None
+    ) -> Job:
+        """Queue an import from an API source: every contact of the workspace's HubSpot portal, or the leads of one
+        Lemlist campaign. The source is read page by page by the import function."""
+        if source not in REMOTE_SOURCES:
+            raise BadRequest(f"{source} is not an API import source", code="unsupported_source")
+        if source is ImportSource.LEMLIST and not campaign_id:
+            raise BadRequest("a Lemlist import needs the campaign_id of the campaign to import", code="no_campaign")
+        job = Job(
+            workspace=workspace,
+            job_id=new_id("imp"),
+            source=source,
+            campaign_id=campaign_id,
+            campaign_name=campaign_name,
+            checkpoint=Checkpoint(offset=0, row=1),
+        )
+        job, _ = self.jobs.create(job)
+        try:
+            self._enqueue(job)
+        except Exception as exc:
             self.jobs.update(
                 job,
                 expect_checkpoint=False,
@@ -251,6 +287,8 @@ class ImportService:
             job = self.jobs.update(
                 job, expect_checkpoint=False, status=JobStatus.RUNNING, invocation=True, clear_error=resumable
             )
+            if job.source in REMOTE_SOURCES:
+                return self._process_remote(job, remaining_ms)
             if job.layout is None:
                 job = self._sniff(job)
             return self._process(job, remaining_ms)
@@ -347,12 +385,56 @@ class ImportService:
                 body.close()
         return self._finish(job)
 
+    def _process_remote(self, job: Job, remaining_ms: Callable[[], int]) -> RunResult:
+        """Page through an API source from the job's cursor; each page is applied like a chunk of rows and moves
+        the checkpoint on, so a follow-up message or a redelivery resumes at the next page."""
+        if self.readers is None:
+            raise ImportFileError(f"this deployment cannot read {job.source} imports", code="unsupported_source")
+        checkpoint = job.checkpoint or Checkpoint(offset=0, row=1)
+        budget = Budget.from_lambda(remaining_ms, margin=self.settings.import_time_margin_ms / 1000)
+        reader = self.readers(job, budget)
+        try:
+            while not checkpoint.done:
+                page = reader.page(checkpoint.cursor)
+                fields = parser_fields(page.records)
+                parser = RowParser.for_fields(fields)
+                parsed = []
+                for i, record in enumerate(page.records):
+                    row = parser.parse_values(checkpoint.row + i, record.row_values(fields))
+                    if row.draft is not None and record.hubspot_id:
+                        row.draft.hubspot_id = record.hubspot_id
+                    parsed.append(row)
+                checkpoint = Checkpoint(
+                    offset=checkpoint.offset + len(page.records),
+                    row=checkpoint.row + len(page.records),
+                    cursor=page.next_cursor,
+                    done=page.next_cursor is None,
+                )
+                job = self._apply_parsed(job, parsed, checkpoint, ref=reader.label)
+                if not checkpoint.done and remaining_ms() < self.settings.import_time_margin_ms:
+                    self._enqueue(job)
+                    logger.info("import continues in a follow-up message", extra={"job_id": job.job_id})
+                    return RunResult(job, "continued")
+        except ProviderError as exc:
+            if exc.retryable:
+                raise  # the message comes back; the job resumes from its checkpoint
+            raise ImportFileError(f"{job.source} refused the import: {exc.message}", code=exc.reason) from exc
+        finally:
+            reader.close()
+        return self._finish(job)
+
     def _apply_chunk(self, job: Job, parser: RowParser, chunk: list[RawRecord]) -> Job:
+        checkpoint = Checkpoint(offset=chunk[-1].end, row=chunk[-1].row + 1)
+        return self._apply_parsed(job, parser.parse(chunk), checkpoint, ref=job.filename)
+
+    def _apply_parsed(
+        self, job: Job, parsed_rows: Iterable[ParsedRow], checkpoint: Checkpoint, *, ref: str | None
+    ) -> Job:
         result = ChunkResult()
         counts = result.counts
         drafts: dict[str, list[ContactDraft]] = {}
         fallback = False
-        for parsed in parser.parse(chunk):
+        for parsed in parsed_rows:
             if parsed.blank:
                 counts.blank += 1
                 continue
@@ -365,7 +447,7 @@ class ImportService:
             fallback = fallback or parsed.fallback_decoded
             drafts.setdefault(parsed.draft.email, []).append(parsed.draft)
 
-        origin = ImportOrigin(job.workspace, job.source.value, job.job_id, job.filename)
+        origin = ImportOrigin(job.workspace, job.source.value, job.job_id, ref)
         now = self.clock()
         outcomes: dict[str, list[RowOutcome]] = {}
 
@@ -392,7 +474,7 @@ class ImportService:
             warnings.append("some rows were not valid UTF-8 and were read as Windows-1252")
         job = self.jobs.update(
             job,
-            checkpoint=Checkpoint(offset=chunk[-1].end, row=chunk[-1].row + 1),
+            checkpoint=checkpoint,
             counts=counts,
             errors=result.errors,
             warnings=warnings,
@@ -406,7 +488,11 @@ class ImportService:
     def _finish(self, job: Job) -> RunResult:
         c = job.counts
         error: JobError | None = None
-        if c.rows_read == 0:
+        warnings: list[str] = []
+        if c.rows_read == 0 and job.source in REMOTE_SOURCES:
+            status = JobStatus.COMPLETED  # an empty portal or campaign: nothing to import is not an error
+            warnings.append(f"the {job.source} source had no records to import")
+        elif c.rows_read == 0:
             status = JobStatus.FAILED
             error = JobError(code="no_data_rows", message="the file has a header row but no data rows")
         elif c.valid == 0:
@@ -419,7 +505,7 @@ class ImportService:
             status = JobStatus.COMPLETED_WITH_ERRORS
         else:
             status = JobStatus.COMPLETED
-        job = self.jobs.update(job, checkpoint=job.checkpoint, status=status, error=error)
+        job = self.jobs.update(job, checkpoint=job.checkpoint, status=status, error=error, warnings=warnings)
         count("ImportJobsFailed" if status is JobStatus.FAILED else "ImportJobsCompleted")
         logger.info(
             "import job finished",

@@ -132,9 +132,9 @@ class JobRepository:
         for key, value in (extra or {}).items():
             set_(key, value)
         if counts is not None:
-            names["#counts"] = "counts"
             for name, value in counts.model_dump().items():
                 if value:
+                    names["#counts"] = "counts"  # only when a counter moves: DynamoDB refuses unused names
                     names[f"#c_{name}"] = name
                     values[f":c_{name}"] = to_attr(value)
                     adds.append(f"#counts.#c_{name} :c_{name}")

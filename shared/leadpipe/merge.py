@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Literal
 
 from leadpipe.csvfile import ContactDraft
-from leadpipe.models import PROFILE_FIELDS, Contact, PipelineStatus, SourceRef
+from leadpipe.models import PROFILE_FIELDS, Contact, HubSpotRef, PipelineStatus, SourceRef
 from leadpipe.normalize import company_domain, email_domain
 
 MAX_SOURCES = 20
@@ -45,6 +45,7 @@ def _new_contact(draft: ContactDraft, origin: ImportOrigin, now: datetime) -> Co
         **draft.fields,
         tags=dict.fromkeys(draft.tags, now),
         custom=dict(draft.custom),
+        hubspot=HubSpotRef(contact_id=draft.hubspot_id) if draft.hubspot_id else None,
         status=PipelineStatus.IMPORTED,
         created_at=now,
         updated_at=now,
@@ -70,6 +71,9 @@ def _fill(contact: Contact, draft: ContactDraft, now: datetime) -> bool:
         if not contact.custom.get(key):
             contact.custom[key] = value
             changed = True
+    if draft.hubspot_id and not (contact.hubspot and contact.hubspot.contact_id):
+        # where the contact lives in HubSpot: kept, but not new data about the person
+        contact.hubspot = (contact.hubspot or HubSpotRef()).model_copy(update={"contact_id": draft.hubspot_id})
     return changed
 
 

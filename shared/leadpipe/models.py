@@ -105,6 +105,9 @@ class HubSpotRef(BaseModel):
     written_hash: str | None = None
     note_for: str | None = None  # the enrichment request the last timeline note summarised
     request_id: str | None = None  # the last sync request that handled the contact
+    # HubSpot's values leadpipe has already seen and taken into account (a person's edits): the same value seen
+    # again (a later poll, a repeated webhook) is not a new change, so the loop settles.
+    observed: dict[str, str] = Field(default_factory=dict)
 
 
 class Insight(BaseModel):
@@ -231,14 +234,21 @@ class CsvLayout(BaseModel):
 
 
 class Checkpoint(BaseModel):
-    offset: int  # byte offset of the next record to read
+    offset: int  # byte offset of the next record to read (a file); records read so far (an API)
     row: int  # record number of the next record
+    cursor: str | None = None  # an API's paging cursor for the next page (None: from the start)
+    done: bool = False  # an API source: the last page has been taken in
 
 
 class ImportSource(StrEnum):
     API = "api"  # CSV in the body of POST /imports
     UPLOAD = "upload"  # presigned upload into incoming/
     S3 = "s3"  # any object dropped into incoming/
+    HUBSPOT = "hubspot"  # every contact of the workspace's HubSpot portal
+    LEMLIST = "lemlist"  # the leads of one Lemlist campaign
+
+
+REMOTE_SOURCES = frozenset({ImportSource.HUBSPOT, ImportSource.LEMLIST})
 
 
 class Job(BaseModel):
@@ -251,6 +261,8 @@ class Job(BaseModel):
     filename: str | None = None
     size_bytes: int | None = None
     etag: str | None = None  # the object's ETag when the import started: a changed file is not mixed in
+    campaign_id: str | None = None  # a Lemlist import's campaign
+    campaign_name: str | None = None
     status: JobStatus = JobStatus.QUEUED
     counts: JobCounts = Field(default_factory=JobCounts)
     errors: list[RowError] = Field(default_factory=list)  # the first MAX_ROW_ERRORS
@@ -366,4 +378,30 @@ class ContactsImported(BaseModel):
 
 
 DETAIL_CONTACTS_IMPORTED = "contacts.imported"
+
+
+class ObjectChange(BaseModel):
+    """One change HubSpot told us about (a webhook event) or we found (a polled record): what changed, not the new
+    data -- the consumer reads the current record from HubSpot, so order and repeats do not matter."""
+
+    object_id: str
+    kind: Literal["change", "deletion"] = "change"
+    occurred_at: int = Field(ge=0, description="epoch milliseconds")
+    property: str | None = None
+    value: str | None = None
+    change_source: str | None = None  # CRM_UI, INTEGRATION, IMPORT, ... (webhooks only)
+    source_id: str | None = None  # e.g. the app id for INTEGRATION
+    dedupe_key: str | None = None  # eventId:subscriptionId:occurredAt for webhook events
+
+
+class ChangeMessage(BaseModel):
+    """ChangeQueue message: HubSpot contact changes for one workspace, from the webhook intake or the poller."""
+
+    type: Literal["change.batch"] = "change.batch"
+    workspace: Workspace
+    origin: Literal["webhook", "poll"]
+    changes: list[ObjectChange] = Field(min_length=1, max_length=500)
+    attempt: int = Field(default=1, ge=1)
+
+
 EVENT_SOURCE = "leadpipe"

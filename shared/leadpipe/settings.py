@@ -37,8 +37,21 @@ class Settings(BaseModel):
     enrich_cache_table: Annotated[str, _env("ENRICH_CACHE_TABLE")] = ""
     sync_queue_url: Annotated[str, _env("SYNC_QUEUE_URL")] = ""
     hubspot_base_url: Annotated[str, _env("HUBSPOT_BASE_URL")] = "https://api.hubapi.com"
+    lemlist_base_url: Annotated[str, _env("LEMLIST_BASE_URL")] = "https://api.lemlist.com/api"
     sync_concurrency: Annotated[int, _env("SYNC_CONCURRENCY", ge=1, le=1000)] = 2
     hubspot_burst_limit: Annotated[int, _env("HUBSPOT_BURST_LIMIT", ge=1, le=1000)] = 100
+    change_queue_url: Annotated[str, _env("CHANGE_QUEUE_URL")] = ""
+    # Change capture: the deployment's own portal and app (the default workspace's, unless a workspace stores its
+    # own), the webhook signature versions accepted besides v3, the polling lookback for search's lag.
+    hubspot_portal_id: Annotated[int, _env("HUBSPOT_PORTAL_ID", ge=0)] = 0
+    hubspot_app_id: Annotated[int, _env("HUBSPOT_APP_ID", ge=0)] = 0
+    webhook_signature_versions: Annotated[str, _env("WEBHOOK_SIGNATURE_VERSIONS", pattern=r"^v[123](,v[123])*$")] = "v3"
+    poll_lookback_minutes: Annotated[int, _env("POLL_LOOKBACK_MINUTES", ge=0, le=1440)] = 5
+    hubspot_polling: Annotated[bool, _env("HUBSPOT_POLLING")] = False
+    # The fraction of the portal's HubSpot limits this function's containers share between them (the sync function
+    # most of it; the change consumer and the poller the rest), and how many of them run at once.
+    hubspot_limit_share: Annotated[float, _env("HUBSPOT_LIMIT_SHARE", gt=0.0, le=1.0)] = 1.0
+    hubspot_containers: Annotated[int, _env("HUBSPOT_CONTAINERS", ge=1, le=1000)] = 1
     suppression_salt_secret: Annotated[str, _env("SUPPRESSION_SALT_SECRET")] = ""
     provider_keys_path: Annotated[str, _env("PROVIDER_KEYS_PATH")] = ""
 
@@ -68,7 +81,7 @@ class Settings(BaseModel):
     max_body_bytes: Annotated[int, _env("MAX_BODY_BYTES", ge=1024)] = 5 * 1024 * 1024
     upload_url_ttl_seconds: Annotated[int, _env("UPLOAD_URL_TTL_SECONDS", ge=60, le=43_200)] = 900
 
-    @field_validator("auto_enrich_on_import", "auto_sync_after_enrich", mode="before")
+    @field_validator("auto_enrich_on_import", "auto_sync_after_enrich", "hubspot_polling", mode="before")
     @classmethod
     def _parse_bool(cls, value: object) -> object:
         if isinstance(value, str):

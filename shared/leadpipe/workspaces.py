@@ -1,7 +1,11 @@
 """Per-workspace settings (a workspace is one HubSpot portal): sync options, the property mapping and overwrite
-policies, the portal's burst limit. Stored in the state table (``pk = W#{ws}``, ``sk = settings``); a workspace
-without stored settings uses the defaults. Secrets (the HubSpot token, provider keys) are never stored here: they
-live in SSM Parameter Store."""
+policies, the portal's burst limit, how changes are captured (portal and app ids, webhooks, polling). Stored in the
+state table (``pk = W#{ws}``, ``sk = settings``); a workspace without stored settings uses the defaults (the default
+workspace takes the deployment's portal and app from the environment). Secrets (the HubSpot token, the app's client
+secret, provider keys) are never stored here: they live in SSM Parameter Store.
+
+Routing: ``pk = PORTAL#{portal id}`` names the workspace a portal's webhook events belong to (one workspace per
+portal, enforced by a conditional write); ``pk = POLLING, sk = {ws}`` lists the workspaces the poller visits."""
 
 from __future__ import annotations
 
@@ -12,9 +16,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from leadpipe.dynamo import from_item, to_item
+from leadpipe.dynamo import TransactionCancelled, from_item, to_item, transact_write
+from leadpipe.errors import Conflict
 from leadpipe.hubspot.mapping import DEFAULT_MAPPING, PropertyMapping
 from leadpipe.models import SyncOptions, Workspace, utcnow
+from leadpipe.settings import Settings
 
 CACHE_SECONDS = 60.0
 
@@ -25,20 +31,41 @@ class SyncSettings(BaseModel):
     burst_limit: Literal[100, 190] = Field(100, description="requests per 10 s the portal allows a private app")
 
 
+class HubSpotSettings(BaseModel):
+    """How this workspace hears about changes in its portal."""
+
+    portal_id: int | None = Field(None, ge=1, description="the HubSpot portal (hub id); routes its webhook events here")
+    app_id: int | None = Field(
+        None, ge=1, description="leadpipe's app: its own writes come back as changeSource INTEGRATION and are dropped"
+    )
+    webhooks: bool = Field(True, description="accept this portal's webhook events")
+    polling: bool = Field(False, description="poll HubSpot's search on the schedule (portals webhooks cannot reach)")
+
+
 class WorkspaceSettings(BaseModel):
     workspace: Workspace
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
     updated_at: datetime | None = None
 
 
 class WorkspaceRepository:
     def __init__(
-        self, client: Any, table: str, *, burst_limit: int = 100, clock: Callable[[], datetime] = utcnow
+        self,
+        client: Any,
+        table: str,
+        *,
+        burst_limit: int = 100,
+        default_workspace: str = "default",
+        default_hubspot: HubSpotSettings | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.client = client
         self.table = table
         self.clock = clock
         self.default_burst = 190 if burst_limit >= 190 else 100  # the deployment's HubSpotBurstLimit
+        self.default_workspace = default_workspace
+        self.default_hubspot = default_hubspot or HubSpotSettings()  # the deployment's portal, for its default ws
         self._cache: dict[str, tuple[float, WorkspaceSettings]] = {}
 
     def get(self, workspace: str) -> WorkspaceSettings:
@@ -48,7 +75,11 @@ class WorkspaceRepository:
         item = self.client.get_item(
             TableName=self.table, Key={"pk": {"S": f"W#{workspace}"}, "sk": {"S": "settings"}}
         ).get("Item")
-        settings = WorkspaceSettings(workspace=workspace, sync=SyncSettings(burst_limit=self.default_burst))
+        settings = WorkspaceSettings(
+            workspace=workspace,
+            sync=SyncSettings(burst_limit=self.default_burst),
+            hubspot=self.default_hubspot if workspace == self.default_workspace else HubSpotSettings(),
+        )
         if item:
             data = from_item(item)
             settings = WorkspaceSettings.model_validate(data.get("settings", {}) | {"workspace": workspace})
@@ -56,8 +87,97 @@ class WorkspaceRepository:
         return settings
 
     def put(self, settings: WorkspaceSettings) -> WorkspaceSettings:
+        """Store the settings, and with them the portal's route and the poller's list, in one transaction. A portal
+        another workspace already has is refused (409)."""
+        ws = settings.workspace
+        before = self.get(ws).hubspot
+        self._cache.pop(ws, None)
         stored = settings.model_copy(update={"updated_at": self.clock()})
-        item = to_item({"pk": f"W#{stored.workspace}", "sk": "settings", "settings": stored.model_dump(mode="json")})
-        self.client.put_item(TableName=self.table, Item=item)
-        self._cache[stored.workspace] = (time.monotonic(), stored)
+        item = to_item({"pk": f"W#{ws}", "sk": "settings", "settings": stored.model_dump(mode="json")})
+        items: list[dict[str, Any]] = [{"Put": {"TableName": self.table, "Item": item}}]
+        portal, old_portal = stored.hubspot.portal_id, before.portal_id
+        if portal is not None:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": to_item({"pk": f"PORTAL#{portal}", "sk": "P", "workspace": ws}),
+                        "ConditionExpression": "attribute_not_exists(pk) OR workspace = :ws",
+                        "ExpressionAttributeValues": {":ws": {"S": ws}},
+                    }
+                }
+            )
+        if old_portal is not None and old_portal != portal:
+            items.append(
+                {
+                    "Delete": {
+                        "TableName": self.table,
+                        "Key": {"pk": {"S": f"PORTAL#{old_portal}"}, "sk": {"S": "P"}},
+                        "ConditionExpression": "attribute_not_exists(pk) OR workspace = :ws",
+                        "ExpressionAttributeValues": {":ws": {"S": ws}},
+                    }
+                }
+            )
+        polling_key = {"pk": {"S": "POLLING"}, "sk": {"S": ws}}
+        if stored.hubspot.polling:
+            items.append({"Put": {"TableName": self.table, "Item": polling_key}})
+        else:
+            items.append({"Delete": {"TableName": self.table, "Key": polling_key}})
+        try:
+            transact_write(self.client, items)
+        except TransactionCancelled as exc:
+            if "ConditionalCheckFailed" in exc.reasons:
+                raise Conflict(f"HubSpot portal {portal} belongs to another workspace", code="portal_taken") from exc
+            raise
+        self._cache[ws] = (time.monotonic(), stored)
         return stored
+
+    def workspace_for_portal(self, portal_id: int) -> str | None:
+        """The workspace a portal's events go to: its stored route, else the default workspace if the portal is the
+        deployment's own; None for a portal nobody claimed."""
+        item = self.client.get_item(
+            TableName=self.table, Key={"pk": {"S": f"PORTAL#{portal_id}"}, "sk": {"S": "P"}}, ConsistentRead=True
+        ).get("Item")
+        if item:
+            return str(from_item(item)["workspace"])
+        if self.default_hubspot.portal_id == portal_id and self.get(self.default_workspace).hubspot.portal_id in (
+            None,
+            portal_id,
+        ):
+            return self.default_workspace
+        return None
+
+    def polling_workspaces(self) -> list[str]:
+        """Workspaces whose portal is polled: those that asked for it, and the default workspace when the deployment
+        says so and it has not stored settings of its own."""
+        found: list[str] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": "POLLING"}},
+        }
+        while True:
+            page = self.client.query(**kwargs)
+            found.extend(str(from_item(i)["sk"]) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if self.default_workspace not in found and self.get(self.default_workspace).hubspot.polling:
+            found.append(self.default_workspace)
+        return found
+
+
+def workspace_repository(client: Any, settings: Settings) -> WorkspaceRepository:
+    """The repository as every function builds it: the deployment's burst limit, and its own portal and app for
+    the default workspace."""
+    return WorkspaceRepository(
+        client,
+        settings.state_table,
+        burst_limit=settings.hubspot_burst_limit,
+        default_workspace=settings.default_workspace,
+        default_hubspot=HubSpotSettings(
+            portal_id=settings.hubspot_portal_id or None,
+            app_id=settings.hubspot_app_id or None,
+            polling=settings.hubspot_polling,
+        ),
+    )

@@ -106,7 +106,7 @@ def raw(runtime: LocalRuntime, method: str, path: str, **kwargs: Any) -> httpx.R
 @pytest.mark.parametrize(
     ("method", "path", "kwargs", "status", "code"),
     [
-        ("POST", "/imports", {"json": {"source": "hubspot"}}, 400, "unsupported_source"),
+        ("POST", "/imports", {"json": {"source": "salesforce"}}, 400, "invalid_request"),
         (
             "POST",
             "/imports",

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from leadpipe_local.cfn import load_template
+from leadpipe_local.fakes.hubspot import signature_v3
 from leadpipe_local.runtime import LocalRuntime
 from tests.conftest import TEMPLATE
 
@@ -68,14 +69,19 @@ def test_every_function_and_event_source_in_template_yaml_is_served(runtime: Loc
 
 
 def test_maximum_concurrency_sets_the_pollers_and_the_warm_workers(runtime: LocalRuntime) -> None:
-    concurrency = {s.function: s.concurrency for s in runtime.sqs_sources}
-    # EnrichConcurrency and SyncConcurrency (2 by default); imports' 10, capped at 4 pollers on a laptop
-    assert concurrency == {"ImportFunction": 4, "EnrichFunction": 2, "SyncFunction": 2}
+    concurrency = {(s.function, s.event_name): s.concurrency for s in runtime.sqs_sources}
+    # EnrichConcurrency and SyncConcurrency (2 by default); imports' 10, capped at 4 pollers on a laptop; changes 2
+    assert concurrency == {
+        ("ImportFunction", "ImportQueueMessages"): 4,
+        ("ImportFunction", "ChangeQueueMessages"): 2,
+        ("EnrichFunction", "EnrichQueueMessages"): 2,
+        ("SyncFunction", "SyncQueueMessages"): 2,
+    }
     assert runtime.pools["SyncFunction"].size == 2 and runtime.pools["ImportFunction"].size == 4
     pollers = [t.name for t in runtime._threads if t.name.startswith("sqs-SyncFunction-") and t.is_alive()]
     assert sorted(pollers) == ["sqs-SyncFunction-SyncQueueMessages-0", "sqs-SyncFunction-SyncQueueMessages-1"]
     health = httpx.get(runtime.api_url + "/_local/health", timeout=10).json()
-    assert {q["function"]: q["concurrency"] for q in health["queues"]} == concurrency
+    assert {(q["function"], q["event"]): q["concurrency"] for q in health["queues"]} == concurrency
 
 
 def test_resources_match_the_template(runtime: LocalRuntime) -> None:
@@ -85,6 +91,7 @@ def test_resources_match_the_template(runtime: LocalRuntime) -> None:
         "by_status",
         "by_domain",
         "by_recent",
+        "by_hubspot_id",
     }
     state = runtime.provisioned.ref("StateTable")  # type: ignore[union-attr]
     assert ddb.describe_time_to_live(TableName=state)["TimeToLiveDescription"]["AttributeName"] == "expires_at"
@@ -206,9 +213,18 @@ def test_sample_events_are_accepted_by_their_function(runtime: LocalRuntime, pat
     function = path.parent.name
     assert function in runtime.pools, f"events/{function}/ names no function of template.yaml"
     event = json.loads(path.read_text())
+    if function == "WebhookFunction":  # HubSpot signs each delivery with the time: sign the sample now
+        headers = event["headers"]
+        headers["x-hubspot-request-timestamp"] = timestamp = str(int(time.time() * 1000))
+        url = f"https://{headers['host']}{event['rawPath']}"
+        headers["x-hubspot-signature-v3"] = signature_v3(
+            runtime.hubspot.client_secret, "POST", url, event["body"], timestamp
+        )
     result = runtime.invoke(function, event)
     if "Records" in event:
         assert result == {"batchItemFailures": []}
+    elif function == "PollingFunction":
+        assert result == {"workspaces": []}  # no workspace polls by default (HubSpotPolling=false)
     elif event.get("detail-type") == "Scheduled Event":
         assert result == {"requeued": 0}
     else:

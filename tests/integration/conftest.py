@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from leadpipe.enrichment.http import reset_rate_limits
+from leadpipe_local.fakes.hubspot import FakeHubSpot
 
 DAY_START = 86_400.0 * 20_000  # a clock reading on a second, minute, hour and day boundary
 
@@ -42,3 +43,23 @@ def deterministic_http(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(random, "random", lambda: 1.0)
     yield
     reset_rate_limits()
+
+
+@pytest.fixture(scope="module")
+def hubspot_server() -> Iterator[FakeHubSpot]:
+    fake = FakeHubSpot()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def hubspot(hubspot_server: FakeHubSpot) -> Iterator[FakeHubSpot]:
+    """The HubSpot fake, reset: no records, no faults, and a portal leadpipe has not seen yet."""
+    from leadpipe.hubspot import sync as sync_module
+
+    hubspot_server.reset()
+    reset_rate_limits()
+    sync_module._PROPERTIES.clear()
+    yield hubspot_server
+    hubspot_server.clear_faults()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,7 +10,7 @@ import httpx
 import pytest
 
 from leadpipe.contacts import ContactChange, ContactRepository
-from leadpipe.enrichment.http import Budget, reset_rate_limits
+from leadpipe.enrichment.http import Budget
 from leadpipe.enrichment.keys import ProviderKeys
 from leadpipe.events import EventPublisher
 from leadpipe.hubspot import sync as sync_module
@@ -34,23 +33,6 @@ from tests.conftest import Stack
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 BUDGET = Budget()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeHubSpot]:
-    fake = FakeHubSpot()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def hubspot(server: FakeHubSpot) -> Iterator[FakeHubSpot]:
-    server.reset()
-    reset_rate_limits()
-    sync_module._PROPERTIES.clear()  # each test starts with a portal leadpipe has not seen
-    yield server
-    server.clear_faults()
 
 
 def fv(value: object, provider: str = "sample", confidence: float = 0.9) -> FieldValue:

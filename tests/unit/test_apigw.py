@@ -233,6 +233,10 @@ def _event(**overrides: Any) -> dict[str, Any]:
     return build_event(route, params, **kwargs)
 
 
+# API Gateway adds these to every request: the scheme the client used and its address.
+FORWARDED = {"x-forwarded-proto": "http", "x-forwarded-for": "10.0.0.7"}
+
+
 def test_event_shape() -> None:
     event = _event(
         raw_query="limit=10&tag=a&tag=b",
@@ -246,7 +250,13 @@ def test_event_shape() -> None:
         "routeKey": "GET /contacts/{email}",
         "rawPath": "/contacts/ann%40example.com",
         "rawQueryString": "limit=10&tag=a&tag=b",
-        "headers": {"host": "127.0.0.1:3000", "user-agent": "curl/8.5", "accept": "*/*"},
+        "headers": {
+            "host": "127.0.0.1:3000",
+            "user-agent": "curl/8.5",
+            "accept": "*/*",
+            "x-forwarded-proto": "http",  # as API Gateway adds them: the scheme the client used, its address
+            "x-forwarded-for": "10.0.0.7",
+        },
         "queryStringParameters": {"limit": "10", "tag": "a,b"},
         "pathParameters": {"email": "ann@example.com"},
         "isBase64Encoded": False,
@@ -305,7 +315,7 @@ def test_optional_keys_are_left_out_when_empty() -> None:
         "requestContext",
         "isBase64Encoded",
     }
-    assert event["headers"] == {}
+    assert event["headers"] == FORWARDED
     assert event["rawQueryString"] == ""
     assert event["isBase64Encoded"] is False
     assert event["requestContext"]["http"]["userAgent"] == ""
@@ -328,19 +338,19 @@ def test_headers_are_lower_cased_and_repeated_headers_joined_with_commas() -> No
             ("X-Empty", ""),
         ]
     )
-    assert event["headers"] == {"x-tag": "a,b,c d", "content-type": "text/csv", "x-empty": ""}
+    assert event["headers"] == {"x-tag": "a,b,c d", "content-type": "text/csv", "x-empty": "", **FORWARDED}
 
 
 def test_cookies_are_split_out_of_the_cookie_header() -> None:
     event = _event(headers=[("Cookie", "session=abc; theme=dark;"), ("X-A", "1"), ("cookie", " lang=en ")])
     assert event["cookies"] == ["session=abc", "theme=dark", "lang=en"]
-    assert event["headers"] == {"x-a": "1"}
+    assert event["headers"] == {"x-a": "1", **FORWARDED}
 
 
 def test_empty_cookie_header_gives_no_cookies() -> None:
     event = _event(headers=[("Cookie", " ; ")])
     assert "cookies" not in event
-    assert event["headers"] == {}
+    assert event["headers"] == FORWARDED
 
 
 def test_query_string_parameters() -> None:

@@ -821,7 +821,14 @@ def test_real_template_loads(real_template: dict[str, Any]) -> None:
     }
     assert real_template["Globals"]["Function"]["Layers"] == [{"Ref": "DepsLayer"}, {"Ref": "SharedLayer"}]
     functions = sorted(k for k, v in real_template["Resources"].items() if v["Type"] == FN)
-    assert functions == ["ApiFunction", "EnrichFunction", "ImportFunction", "SyncFunction"]
+    assert functions == [
+        "ApiFunction",
+        "EnrichFunction",
+        "ImportFunction",
+        "PollingFunction",
+        "SyncFunction",
+        "WebhookFunction",
+    ]
 
 
 def test_real_template_parameter_defaults(real_template: dict[str, Any]) -> None:
@@ -841,6 +848,12 @@ def test_real_template_parameter_defaults(real_template: dict[str, Any]) -> None
         "HubSpotBurstLimit": "100",
         "SyncConcurrency": "2",
         "SyncRetrySchedule": "rate(5 minutes)",
+        "HubSpotPortalId": "0",
+        "HubSpotAppId": "0",
+        "HubSpotPolling": "false",
+        "PollSchedule": "rate(15 minutes)",
+        "PollLookbackMinutes": "5",
+        "WebhookSignatureVersions": "v3",
     }
 
 
@@ -899,6 +912,12 @@ def test_real_template_every_function_resolves_with_globals(real_template: dict[
         "SYNC_QUEUE_URL": "ref-SyncQueue",
         "SYNC_CONCURRENCY": "2",
         "HUBSPOT_BURST_LIMIT": "100",
+        "CHANGE_QUEUE_URL": "ref-ChangeQueue",
+        "HUBSPOT_PORTAL_ID": "0",
+        "HUBSPOT_APP_ID": "0",
+        "HUBSPOT_POLLING": "false",
+        "POLL_LOOKBACK_MINUTES": "5",
+        "WEBHOOK_SIGNATURE_VERSIONS": "v3",
     }
     api = resolved["ApiFunction"]
     assert api["Environment"] == {"Variables": common_env}
@@ -921,11 +940,34 @@ def test_real_template_every_function_resolves_with_globals(real_template: dict[
     ]
     imp = resolved["ImportFunction"]
     assert imp["Environment"] == {
-        "Variables": {**common_env, "IMPORT_TIME_MARGIN_MS": "30000", "IMPORT_MAX_RECEIVES": "5"}
+        "Variables": {
+            **common_env,
+            "IMPORT_TIME_MARGIN_MS": "30000",
+            "IMPORT_MAX_RECEIVES": "5",
+            "HUBSPOT_LIMIT_SHARE": "0.1",
+            "HUBSPOT_CONTAINERS": "2",
+        }
     }
     assert imp["Layers"] == ["ref-DepsLayer", "ref-SharedLayer"]
     assert (imp["Timeout"], imp["MemorySize"]) == (300, 1024)
     assert imp["Events"]["ImportQueueMessages"]["Properties"]["Queue"] == "arn:ImportQueue"
+    changes = imp["Events"]["ChangeQueueMessages"]["Properties"]
+    assert (changes["Queue"], changes["BatchSize"], changes["FunctionResponseTypes"]) == (
+        "arn:ChangeQueue",
+        1,
+        ["ReportBatchItemFailures"],
+    )
+    webhook = resolved["WebhookFunction"]
+    assert webhook["Environment"] == {"Variables": common_env}
+    assert webhook["Events"]["HubSpotWebhook"]["Properties"] == {
+        "ApiId": "ref-HttpApi",
+        "Path": "/webhooks/hubspot",
+        "Method": "POST",
+        "Auth": {"Authorizer": "NONE"},  # HubSpot signs; the function verifies
+    }
+    polling = resolved["PollingFunction"]
+    assert polling["ReservedConcurrentExecutions"] == 1  # one writer of the cursor
+    assert polling["Events"]["Poll"]["Properties"]["Schedule"] == "rate(15 minutes)"
     enrich = resolved["EnrichFunction"]
     assert enrich["Environment"] == {"Variables": common_env}
     assert (enrich["Timeout"], enrich["Handler"]) == (300, "enrich_handler.handler")
@@ -937,7 +979,9 @@ def test_real_template_every_function_resolves_with_globals(real_template: dict[
     )
     assert enrich["Events"]["RetryDue"]["Properties"]["Schedule"] == "rate(15 minutes)"
     sync = resolved["SyncFunction"]
-    assert sync["Environment"] == {"Variables": common_env}
+    assert sync["Environment"] == {"Variables": {**common_env, "HUBSPOT_LIMIT_SHARE": "0.9"}}
+    # the burst limit: 0.9 for the sync containers, 0.1 for the change consumers; search: 0.9 and the poller's 0.1
+    assert resolved["PollingFunction"]["Environment"]["Variables"]["HUBSPOT_LIMIT_SHARE"] == "0.1"
     assert (sync["Timeout"], sync["Handler"], sync["CodeUri"]) == (300, "sync_handler.handler", "functions/sync/")
     source = sync["Events"]["SyncQueueMessages"]["Properties"]
     assert (source["Queue"], source["BatchSize"], source["FunctionResponseTypes"], source["ScalingConfig"]) == (
@@ -998,7 +1042,9 @@ def test_real_template_dependencies_form_a_valid_order(real_template: dict[str, 
         "EnrichCacheTable",
         "SuppressionSalt",
         "SyncQueue",
+        "ChangeQueue",
     }
+    assert graph["ChangeQueue"] == {"ChangeDLQ"}
     assert graph["AutoEnrichQueuePolicy"] == {"EnrichQueue", "AutoEnrichRule"}
     assert graph["AutoSyncQueuePolicy"] == {"SyncQueue", "AutoSyncRule"}
     assert graph["SyncQueue"] == {"SyncDLQ"}

@@ -349,3 +349,24 @@ def test_each_container_keeps_its_share_of_the_portal() -> None:
         )  # 2.5/s each
     finally:
         reset_rate_limits()
+
+
+def test_functions_split_the_portal_between_them() -> None:
+    """Sync keeps 90 % of the limits over its containers; the change consumer and the poller a tenth: together they
+    never exceed the portal's limit."""
+    reset_rate_limits()
+    try:
+        set_container_share(2, 0.9)  # SyncFunction, SyncConcurrency 2
+        sync = bucket_for("hubspot:test", RateLimit(100, 10.0), rolling=True)
+        assert isinstance(sync, SlidingWindow) and sync.capacity == 45 and sync.rate == pytest.approx(4.5)
+        reset_rate_limits()
+        set_container_share(2, 0.1)  # ImportFunction's change consumers
+        changes = bucket_for("hubspot:test", RateLimit(100, 10.0), rolling=True)
+        assert isinstance(changes, SlidingWindow) and changes.capacity == 5 and changes.rate == pytest.approx(0.5)
+        assert 2 * sync.rate + 2 * changes.rate == pytest.approx(10.0)  # the portal's 100 per 10 s
+        reset_rate_limits()
+        set_container_share(1, 0.1)  # the poller's searches: half a search a second
+        search = bucket_for("hubspot-search:test", RateLimit(5, 1.0), rolling=True)
+        assert isinstance(search, SlidingWindow) and search.capacity == 1 and search.rate == pytest.approx(0.5)
+    finally:
+        reset_rate_limits()

@@ -11,7 +11,7 @@ from leadpipe.events import EventPublisher
 from leadpipe.importer import ImportService
 from leadpipe.jobs import JobRepository
 from leadpipe.settings import Settings, get_settings
-from leadpipe.workspaces import WorkspaceRepository
+from leadpipe.workspaces import WorkspaceRepository, workspace_repository
 
 clients = AwsClients()
 
@@ -35,7 +35,7 @@ def jobs() -> JobRepository:
 
 @cache
 def workspaces() -> WorkspaceRepository:
-    return WorkspaceRepository(clients.dynamodb, settings().state_table, burst_limit=settings().hubspot_burst_limit)
+    return workspace_repository(clients.dynamodb, settings())
 
 
 @cache

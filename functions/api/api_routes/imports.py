@@ -8,10 +8,13 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import ValidationError
 
 from api_routes import deps
-from api_routes.schemas import JobList, JobView, UploadRequest, UploadResponse, UploadTarget
+from api_routes.schemas import JobList, JobView, RemoteImportRequest, UploadRequest, UploadResponse, UploadTarget
 from leadpipe.errors import BadRequest, UnsupportedMediaType
+from leadpipe.models import ImportSource
+from leadpipe.remote_import import credential
 
 router = APIGatewayHttpRouter()
 
@@ -23,6 +26,25 @@ CSV_TYPES = {
     "application/octet-stream",
     "application/vnd.ms-excel",  # what Windows browsers send for .csv files
 }
+
+
+def _start_remote(body: bytes) -> Response[JobView]:
+    """``{"source": "hubspot"}`` or ``{"source": "lemlist", "campaign_id": ...}``: an import from an API."""
+    try:
+        request = RemoteImportRequest.model_validate_json(body or b"{}")
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
+        raise BadRequest(f"invalid import request: {problems}", code="invalid_request") from exc
+    workspace = router.context["workspace"]
+    source = ImportSource(request.source)
+    if not credential(deps.provider_keys(), workspace, source):
+        where = "hubspot/token" if source is ImportSource.HUBSPOT else "lemlist"
+        raise BadRequest(
+            f"workspace {workspace} has no {source} key: store it in SSM at {where} under the workspace's path",
+            code="no_key",
+        )
+    job = deps.importer().start_remote(workspace, source, request.campaign_id)
+    return Response(status_code=202, content_type="application/json", body=JobView.of(job))
 
 
 def _body_bytes() -> bytes:
@@ -64,11 +86,7 @@ def create_import(
     headers = {k.lower(): v for k, v in (router.current_event.get("headers") or {}).items()}
     content_type = headers.get("content-type", "text/csv").split(";")[0].strip().lower()
     if content_type == "application/json":
-        raise BadRequest(
-            "imports from a source (HubSpot, Lemlist) are not available in this version; "
-            "send a CSV body with Content-Type: text/csv, or use POST /imports/uploads",
-            code="unsupported_source",
-        )
+        return _start_remote(_body_bytes())
     if content_type not in CSV_TYPES:
         raise UnsupportedMediaType(
             f"Content-Type {content_type!r} is not accepted: send the CSV file itself as text/csv",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leadpipe.models import (
     Contact,
@@ -46,11 +46,31 @@ class ColumnMapping(BaseModel):
     field: str
 
 
+class RemoteImportRequest(BaseModel):
+    """POST /imports with a JSON body: import from an API instead of a file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["hubspot", "lemlist"] = Field(description="hubspot: every contact of the workspace's portal")
+    campaign_id: str | None = Field(
+        None, min_length=1, max_length=100, description="lemlist: the campaign whose leads are imported"
+    )
+
+    @model_validator(mode="after")
+    def _campaign(self) -> RemoteImportRequest:
+        if self.source == "lemlist" and not self.campaign_id:
+            raise ValueError("a Lemlist import needs campaign_id")
+        if self.source == "hubspot" and self.campaign_id:
+            raise ValueError("campaign_id is for Lemlist imports")
+        return self
+
+
 class JobView(BaseModel):
     job_id: str
     workspace: str
     source: str
     filename: str | None
+    campaign_id: str | None = Field(None, description="a Lemlist import's campaign")
     status: JobStatus
     counts: JobCounts
     progress: Progress
@@ -82,6 +102,7 @@ class JobView(BaseModel):
             job_id=job.job_id,
             workspace=job.workspace,
             source=job.source.value,
+            campaign_id=job.campaign_id,
             filename=job.filename,
             status=job.status,
             counts=job.counts,

@@ -94,30 +94,31 @@ Limiter = TokenBucket | SlidingWindow
 
 _BUCKETS: dict[str, Limiter] = {}
 _BUCKETS_LOCK = threading.Lock()
-_SHARE = {"containers": 1}
+_SHARE: dict[str, float] = {"containers": 1, "fraction": 1.0}
 
 
 def reset_rate_limits() -> None:
     """Forget every token bucket and the container share (tests, and a fresh start)."""
     with _BUCKETS_LOCK:
         _BUCKETS.clear()
-    _SHARE["containers"] = 1
+    _SHARE.update(containers=1, fraction=1.0)
 
 
-def set_container_share(containers: int) -> None:
-    """How many containers may call providers at once (the enrich event source's MaximumConcurrency): each keeps
-    1/N of every provider's rate limit, so together they stay under it."""
-    _SHARE["containers"] = max(1, containers)
+def set_container_share(containers: int, fraction: float = 1.0) -> None:
+    """How many containers of this function may call an API at once (its event source's MaximumConcurrency), and
+    the fraction of the API's limits this function has (HubSpot's is shared by the sync function, 90 %, and the
+    change consumer and poller, 10 %): each container keeps ``fraction / containers`` of every limit, so together
+    they stay under it."""
+    _SHARE.update(containers=max(1, containers), fraction=min(1.0, max(0.01, fraction)))
 
 
 def bucket_for(name: str, limit: RateLimit, *, rolling: bool = False) -> Limiter:
     """One limiter per provider per container, shared by every client of it, sized to this container's share: a
     token bucket, or with ``rolling`` a ``SlidingWindow`` (for limits counted over a rolling window, where going over
     costs a 429 storm)."""
-    share = _SHARE["containers"]
-    own = RateLimit(
-        max(1, limit.calls // share), limit.per_seconds * max(1, limit.calls // share) * share / limit.calls
-    )
+    allowed = limit.calls * _SHARE["fraction"] / _SHARE["containers"]  # this container's calls per window
+    calls = max(1, int(allowed))
+    own = RateLimit(calls, limit.per_seconds * calls / allowed)  # fewer than one a window: a longer window
     kind = SlidingWindow if rolling else TokenBucket
     with _BUCKETS_LOCK:
         bucket = _BUCKETS.get(name)

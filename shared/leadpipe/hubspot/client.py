@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -193,6 +194,24 @@ class HubSpotClient:
             outcome.results.extend(answer.get("results", []))
             outcome.errors.extend(answer.get("errors", []))
         return outcome
+
+    def list_page(
+        self, object_type: str, properties: Sequence[str], after: str | None = None, limit: int = BATCH_MAX
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of every record (``GET /crm/v3/objects/{type}``, ≤100 a page, ``after`` paging): the records and
+        the cursor of the next page (None after the last)."""
+        query = {"limit": str(min(limit, BATCH_MAX)), "properties": ",".join(properties), "archived": "false"}
+        if after:
+            query["after"] = after
+        body = self._json("GET", f"/crm/v3/objects/{object_type}?{urlencode(query)}") or {}
+        following = ((body.get("paging") or {}).get("next") or {}).get("after")
+        return list(body.get("results") or []), (str(following) if following else None)
+
+    def read(self, object_type: str, ids: Sequence[str], properties: Sequence[str]) -> BatchOutcome:
+        """batch/read by record id (≤100 a call); ids HubSpot no longer has come back as errors."""
+        inputs = [{"id": i} for i in ids]
+        body = {"properties": list(properties), "propertiesWithHistory": []}
+        return self._batch(f"/crm/v3/objects/{object_type}/batch/read", inputs, body)
 
     def read_by(
         self, object_type: str, id_property: str, ids: Sequence[str], properties: Sequence[str]
