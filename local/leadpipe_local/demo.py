@@ -290,10 +290,30 @@ def _sync_to_hubspot(api: ApiClient, runtime: LocalRuntime, out: TextIO) -> dict
     contact_id = person["hubspot"]["contact_id"]
     edited_title = f"{person['title']} (edited in HubSpot)"
     _say(out)
-    _say(out, f"▸ a person edits {person['email']} in HubSpot: jobtitle → {edited_title!r}")
+    _say(out, "▸ change capture: HubSpot → signed webhook → POST /webhooks/hubspot → ChangeQueue → import function")
+    own = [d for d in hubspot.delivered if d["ok"]]
+    echoes = sum(1 for d in own for e in d["events"] if e.get("changeSource") == "INTEGRATION")
+    _say(
+        out,
+        f"  the sync's own writes came back as {echoes} webhook events (changeSource INTEGRATION, leadpipe's app): "
+        "dropped, nothing restarted",
+    )
+    delivered_before = len(hubspot.delivered)
+    _say(out, f"  a person edits {person['email']} in HubSpot: jobtitle → {edited_title!r}")
     httpx.patch(
         f"{hubspot.url}/_fake/contacts/{contact_id}", json={"properties": {"jobtitle": edited_title}}, timeout=10
     ).raise_for_status()
+    taken = _wait_contact(api, person["email"], lambda c: c["title"] == edited_title, "the edit to arrive")
+    delivery = hubspot.delivered[delivered_before] if len(hubspot.delivered) > delivered_before else None
+    if delivery is not None:
+        _say(out, f"  HubSpot's webhook: {len(delivery['events'])} event(s), answered {delivery['status']}")
+    _say(
+        out,
+        f"  the import function read the contact back from HubSpot and took the edit in: title {taken['title']!r}, "
+        f"status {taken['status']} (a significant change: contacts.imported → enrichment again)",
+    )
+    _wait_contact(api, person["email"], lambda c: c["status"] == "enriched", "re-enrichment")
+    _say(out, "  re-enriched; the person's title is kept in HubSpot by the overwrite policy (fill_empty)")
     phone = "+44 20 7946 0958"
     _say(out, f"  then new data arrives for the same contact (a CSV row with a phone number: {phone})")
     job = api.import_csv(f"Email,Phone\n{person['email']},{phone}\n".encode(), "update.csv")
@@ -319,7 +339,32 @@ def _sync_to_hubspot(api: ApiClient, runtime: LocalRuntime, out: TextIO) -> dict
     )
     if not kept or now.get("phone") != phone:
         raise DemoFailed("the second sync did not keep the person's edit or did not write the new phone")
+    runtime.wait_until_idle(60)
+    time.sleep(1.0)  # the resync's own webhooks: delivered, read back, dropped
+    runtime.wait_until_idle(60)
+    final = api.contact(person["email"])
+    if final["status"] != "synced":
+        raise DemoFailed(f"the loop did not settle: {person['email']} is {final['status']}")
+    refused = [d for d in hubspot.delivered if not d["ok"]]
+    _say(
+        out,
+        f"  the loop settled: the resync's writes came back as webhooks and were dropped; {person['email']} stays "
+        f"synced ({len(hubspot.delivered)} webhook deliveries in all, {len(refused)} refused)",
+    )
+    if refused:
+        raise DemoFailed(f"{len(refused)} webhook deliveries were refused")
     return {"request_id": accepted["request_id"], "totals": totals, "edited": person["email"], "kept": kept}
+
+
+def _wait_contact(api: ApiClient, email: str, done: Any, what: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        contact = api.contact(email)
+        if done(contact):
+            return contact
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"timed out waiting for {what} ({email} is {contact['status']})")
+        time.sleep(0.2)
 
 
 def _indent(text: str, pad: str = "  ") -> str:
