@@ -1,7 +1,8 @@
-"""A local HubSpot (CRM v3 objects, search, properties, associations v4, webhooks) faithful enough that HubSpot's own
-Python client (``hubspot-api-client``) works against it. Development and tests only.
+"""A local HubSpot (CRM v3 objects, search, properties, pipelines, associations v4, webhooks) faithful enough that
+HubSpot's own Python client (``hubspot-api-client``) works against it. Development and tests only.
 
-Endpoints (``{type}`` is ``contacts``, ``companies`` or ``notes``; ``contact``/``0-1`` and friends are accepted too):
+Endpoints (``{type}`` is ``contacts``, ``companies``, ``deals`` or ``notes``; ``contact``/``0-1`` and friends are
+accepted too):
 
 - ``GET|POST /crm/v3/objects/{type}``, ``GET|PATCH|DELETE /crm/v3/objects/{type}/{id}`` (``idProperty``,
   ``properties``, ``associations``, ``archived``); ``POST /crm/v3/objects/{type}/batch/{create,read,update,upsert,
@@ -9,6 +10,10 @@ Endpoints (``{type}`` is ``contacts``, ``companies`` or ``notes``; ``contact``/`
 - ``GET|POST /crm/v3/properties/{type}``, ``GET|PATCH|DELETE /crm/v3/properties/{type}/{name}``,
   ``POST /crm/v3/properties/{type}/batch/{create,read}``, ``GET|POST /crm/v3/properties/{type}/groups``,
   ``GET /crm/v3/properties/{type}/groups/{name}``.
+- ``GET /crm/v3/pipelines/deals``, ``GET /crm/v3/pipelines/deals/{pipelineId}``, ``GET .../{pipelineId}/stages``,
+  ``GET .../stages/{stageId}``: every portal has the default "Sales Pipeline" (``default``) with HubSpot's default
+  stage ids (``appointmentscheduled`` ... ``closedwon``, ``closedlost``); stage ``metadata`` is
+  ``{"isClosed": "true"|"false", "probability": "0.2"}``, strings, as HubSpot sends them.
 - ``POST /crm/v4/associations/{from}/{to}/batch/{associate/default,create,read,archive}``,
   ``GET /crm/v4/objects/{type}/{id}/associations/{toType}``, ``PUT /crm/v4/objects/{type}/{id}/associations/
   {toType}/{toId}`` (labelled), ``PUT .../associations/default/{toType}/{toId}``, ``DELETE .../{toType}/{toId}``.
@@ -35,6 +40,12 @@ docs are silent (see the module's tests and the report that came with it):
   "Unable to perform update/upsert by non-unique ...".
 - Search: ≤5 filter groups, ≤6 filters a group, ≤18 filters, ≤1 sort, ``limit`` ≤200, no paging past
   ``search_cap`` (``400``); results lag writes by ``search_lag`` seconds.
+- Deals: a deal without ``pipeline`` goes to the default pipeline; its ``dealstage`` must be a stage of its pipeline;
+  ``hs_is_closed``, ``hs_is_closed_won`` and ``hs_is_closed_lost`` (read-only) follow the stage's metadata: closed
+  at probability 1.0 is won, at 0.0 lost. Default association types: deal→contact 3 (contact→deal 4),
+  deal→company 341 (company→deal 342), Primary deal→company 5 (6), note→deal 214.
+- v4 batch read: ≤1,000 ids; each record's associations come ``association_page_size`` (500) at a time, with
+  ``paging.next.after`` on that record's result when there are more, to be sent back as the input's ``after``.
 - Webhooks for contacts (creation, one propertyChange per changed property, deletion, privacyDeletion) go to
   ``webhook_url`` from a background thread, ≤100 events a request, signed with v3 (``X-HubSpot-Signature-v3``) and
   retried with a growing ``attemptNumber``; ``delivered`` logs what was sent and answered.
@@ -44,7 +55,9 @@ its own): a filter or sort on an unknown property is a ``400``; a batch read of 
 ``NEQ``/``NOT_IN``/``NOT_CONTAINS_TOKEN`` also match records without the property; search paging is refused as soon
 as ``after + limit`` passes ``search_cap``.
 
-Python side: ``reset()``, ``counts()``, ``get(type, id)``, ``events`` (every webhook event raised), ``delivered``,
+Python side: ``reset()``, ``counts()``, ``get(type, id)``, ``add_record(type, properties, associations=...)``,
+``add_pipeline(label, stages)`` (custom stage ids, labels, probabilities), ``add_deal(name, stage=..., ...)``,
+``events`` (every webhook event raised), ``delivered``,
 ``wait_for_webhooks(timeout)``, ``api_calls``/``throttled``/``throttled_by_policy``, ``requests_per_second()``,
 ``peak_requests_per_second()``, ``rate_limit_fault()`` (the documented ``429`` as a ``Fault``), and the inherited
 ``inject(Fault(...))``. Tunables: ``webhook_delay``, ``webhook_retry_delays``, ``webhook_timeout``,
@@ -85,6 +98,7 @@ MAX_FILTERS_PER_GROUP = 6
 MAX_FILTERS = 18
 MAX_SORTS = 1
 DEFAULT_ASSOCIATION_LIMIT = 500
+MAX_ASSOCIATION_READ = 1000  # ids in one v4 batch read (HubSpot's limit since 2025-02-10)
 MAX_WEBHOOK_EVENTS = 100
 SIGNATURE_DECODED = {
     "%3A": ":",
@@ -203,6 +217,25 @@ OBJECT_TYPES: dict[str, ObjectType] = {
         group="companyinformation",
         query_properties=("name", "domain", "website", "phone"),
     ),
+    "deals": ObjectType(
+        name="deals",
+        type_id="0-3",
+        singular="deal",
+        created_property="createdate",
+        modified_property="hs_lastmodifieddate",
+        default_properties=(
+            "amount",
+            "closedate",
+            "createdate",
+            "dealname",
+            "dealstage",
+            "hs_lastmodifieddate",
+            "hs_object_id",
+            "pipeline",
+        ),
+        group="dealinformation",
+        query_properties=("dealname",),
+    ),
     "notes": ObjectType(
         name="notes",
         type_id="0-46",
@@ -267,6 +300,22 @@ DEFAULT_PROPERTIES: dict[str, tuple[_P, ...]] = {
         ("createdate", "Create Date", "datetime", "date", None, False, ()),
         ("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", None, True, ()),
     ),
+    "deals": (
+        ("dealname", "Deal Name", "string", "text", None, False, ()),
+        ("amount", "Amount", "number", "number", None, False, ()),
+        # options: the pipelines and their stages (kept in step with them, see ``_sync_pipeline_options``)
+        ("pipeline", "Pipeline", "enumeration", "select", None, False, ()),
+        ("dealstage", "Deal Stage", "enumeration", "radio", None, False, ()),
+        ("closedate", "Close Date", "datetime", "date", None, False, ()),
+        ("description", "Deal Description", "string", "textarea", None, False, ()),
+        # calculated by HubSpot from the stage's metadata, read-only
+        ("hs_is_closed", "Is Deal Closed?", "bool", "booleancheckbox", None, True, ()),
+        ("hs_is_closed_won", "Is Closed Won", "bool", "booleancheckbox", None, True, ()),
+        ("hs_is_closed_lost", "Is closed lost", "bool", "booleancheckbox", None, True, ()),
+        ("hs_object_id", "Record ID", "number", "number", None, True, ()),
+        ("createdate", "Create Date", "datetime", "date", None, False, ()),
+        ("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", None, True, ()),
+    ),
     "notes": (
         ("hs_note_body", "Note body", "string", "html", None, False, ()),
         ("hs_timestamp", "Activity date", "datetime", "date", None, False, ()),
@@ -281,6 +330,7 @@ DEFAULT_GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
         ("companyinformation", "Company information"),
         ("social_media_information", "Social media information"),
     ),
+    "deals": (("dealinformation", "Deal information"),),
     "notes": (("noteinformation", "Note information"),),
 }
 
@@ -305,8 +355,115 @@ ASSOCIATION_TYPES: tuple[AssociationType, ...] = (
     AssociationType("contacts", "notes", 201, 202, None, "contact_to_note", default=True),
     AssociationType("notes", "companies", 190, 189, None, "note_to_company", default=True),
     AssociationType("companies", "notes", 189, 190, None, "company_to_note", default=True),
+    AssociationType("deals", "contacts", 3, 4, None, "deal_to_contact", default=True),
+    AssociationType("contacts", "deals", 4, 3, None, "contact_to_deal", default=True),
+    AssociationType("deals", "companies", 341, 342, None, "deal_to_company_unlabeled", default=True),
+    AssociationType("deals", "companies", 5, 6, "Primary", "deal_to_company"),
+    AssociationType("companies", "deals", 342, 341, None, "company_to_deal_unlabeled", default=True),
+    AssociationType("companies", "deals", 6, 5, "Primary", "company_to_deal"),
+    AssociationType("notes", "deals", 214, 213, None, "note_to_deal", default=True),
+    AssociationType("deals", "notes", 213, 214, None, "deal_to_note", default=True),
 )
 ASSOCIATIONS_BY_ID: dict[tuple[str, int], AssociationType] = {(a.from_type, a.type_id): a for a in ASSOCIATION_TYPES}
+
+
+# ------------------------------------------------------------------------------------------------ pipelines
+
+PIPELINE_OBJECT_TYPES = frozenset({"deals"})  # the object types of the fake that have pipelines
+DEFAULT_PIPELINE_ID = "default"
+DEFAULT_PIPELINE_LABEL = "Sales Pipeline"
+MAX_PIPELINE_STAGES = 100  # deal pipelines (HubSpot's pipelines guide)
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """A deal stage to seed: its id and label, its deal probability (0.0 to 1.0, as HubSpot's pipeline settings
+    take it; None leaves it out of the stage's metadata), whether it closes the deal, and, for a closed stage whose
+    probability is neither 1.0 (won) nor 0.0 (lost), what ``hs_is_closed_won`` is to say of its deals."""
+
+    id: str
+    label: str
+    probability: float | None
+    closed: bool = False
+    won: bool | None = None
+
+
+# HubSpot's default deal pipeline, as its (legacy) deal pipelines documentation lists it
+DEFAULT_DEAL_STAGES: tuple[StageSpec, ...] = (
+    StageSpec("appointmentscheduled", "Appointment Scheduled", 0.2),
+    StageSpec("qualifiedtobuy", "Qualified To Buy", 0.4),
+    StageSpec("presentationscheduled", "Presentation Scheduled", 0.6),
+    StageSpec("decisionmakerboughtin", "Decision Maker Bought-In", 0.8),
+    StageSpec("contractsent", "Contract Sent", 0.9),
+    StageSpec("closedwon", "Closed Won", 1.0, closed=True),
+    StageSpec("closedlost", "Closed Lost", 0.0, closed=True),
+)
+
+
+@dataclass
+class PipelineStage:
+    id: str
+    label: str
+    display_order: int
+    metadata: dict[str, str]  # deals: {"isClosed": "true"|"false", "probability": "0.2"}: strings, as HubSpot sends
+    created_at: float
+    updated_at: float
+    won_override: bool | None = None  # StageSpec.won
+    archived: bool = False
+
+    @property
+    def closed(self) -> bool:
+        return self.metadata.get("isClosed", "false").lower() == "true"
+
+    def outcome(self) -> tuple[bool, bool, bool]:
+        """``hs_is_closed``, ``hs_is_closed_won``, ``hs_is_closed_lost`` of a deal in this stage: closed at a
+        probability of 1.0 is won, at 0.0 lost."""
+        if not self.closed:
+            return False, False, False
+        if self.won_override is not None:
+            return True, self.won_override, not self.won_override
+        try:
+            probability = float(self.metadata.get("probability", ""))
+        except ValueError:
+            return True, False, False
+        return True, probability == 1.0, probability == 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "archived": self.archived,
+            "createdAt": iso(self.created_at),
+            "displayOrder": self.display_order,
+            "id": self.id,
+            "label": self.label,
+            "metadata": dict(self.metadata),
+            "updatedAt": iso(self.updated_at),
+            "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT",
+        }
+
+
+@dataclass
+class Pipeline:
+    id: str
+    label: str
+    display_order: int
+    stages: list[PipelineStage]
+    created_at: float
+    updated_at: float
+    archived: bool = False
+
+    def stage(self, stage_id: str) -> PipelineStage | None:
+        return next((s for s in self.stages if s.id == stage_id and not s.archived), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "archived": self.archived,
+            "createdAt": iso(self.created_at),
+            "displayOrder": self.display_order,
+            "id": self.id,
+            "label": self.label,
+            "stages": [s.to_json() for s in sorted(self.stages, key=lambda s: s.display_order) if not s.archived],
+            "updatedAt": iso(self.updated_at),
+        }
 
 
 # ------------------------------------------------------------------------------------------------ records
@@ -538,6 +695,9 @@ class FakeHubSpot(FakeServer):
         self.webhook_retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0)
         self.webhook_timeout = 5.0  # HubSpot counts a slower answer as a failure
         self.creation_property_events = True  # propertyChange events for the values a record is created with
+        # associations of one record a v4 batch read answers before its ``paging.next.after`` (HubSpot's page size
+        # there is not documented; 500 is the most its single-record read answers)
+        self.association_page_size = DEFAULT_ASSOCIATION_LIMIT
 
     def _init_state(self) -> None:
         now = self.clock()
@@ -574,6 +734,10 @@ class FakeHubSpot(FakeServer):
             }
         # (from type, from id, to type) -> {to id: {association type ids}}
         self._associations: dict[tuple[str, str, str], dict[str, set[int]]] = {}
+        # object type -> pipeline id -> pipeline; every portal starts with its default deal pipeline
+        self._pipelines: dict[str, dict[str, Pipeline]] = {name: {} for name in PIPELINE_OBJECT_TYPES}
+        self._next_pipeline_id = 75_000_001
+        self._add_pipeline("deals", DEFAULT_PIPELINE_LABEL, DEFAULT_DEAL_STAGES, pipeline_id=DEFAULT_PIPELINE_ID)
         self._next_id = 1
         self._next_event_id = 1
         self._subscriptions: dict[str, int] = {}
@@ -663,6 +827,115 @@ class FakeHubSpot(FakeServer):
         with self._mutex:
             obj = self._objects[TYPE_ALIASES[type_name]].get(str(object_id))
             return None if obj is None else dict(obj.properties)
+
+    # ------------------------------------------------------------------------------------------------- seeding
+
+    def add_pipeline(
+        self,
+        label: str,
+        stages: Iterable[StageSpec | tuple[Any, ...]],
+        *,
+        pipeline_id: str | None = None,
+        object_type: str = "deals",
+    ) -> str:
+        """A pipeline with the given stages, as a portal admin would set it up in HubSpot's settings (no API call,
+        no rate limit). Stages are ``StageSpec`` or tuples of its fields: ``("9912345", "Signed", 1.0, True)``.
+        Stage ids must be unique across the type's pipelines. Returns the pipeline id (numeric unless given)."""
+        specs = [s if isinstance(s, StageSpec) else StageSpec(*s) for s in stages]
+        with self._mutex:
+            return self._add_pipeline(TYPE_ALIASES[object_type], label, specs, pipeline_id=pipeline_id)
+
+    def _add_pipeline(
+        self, type_name: str, label: str, specs: Iterable[StageSpec], *, pipeline_id: str | None = None
+    ) -> str:
+        if type_name not in PIPELINE_OBJECT_TYPES:
+            raise ValueError(f"{type_name} have no pipelines in the fake")
+        pipelines = self._pipelines[type_name]
+        if pipeline_id is None:
+            pipeline_id = str(self._next_pipeline_id)
+            self._next_pipeline_id += 1
+        if pipeline_id in pipelines:
+            raise ValueError(f"pipeline {pipeline_id} exists")
+        taken = {s.id for p in pipelines.values() for s in p.stages}
+        now = self.clock()
+        stages: list[PipelineStage] = []
+        for position, spec in enumerate(specs):
+            if not spec.id or spec.id in taken:
+                raise ValueError(f"stage id {spec.id!r} is empty or already used")
+            if spec.probability is not None and not 0.0 <= spec.probability <= 1.0:
+                raise ValueError(f"stage {spec.id}: probability {spec.probability} is not between 0.0 and 1.0")
+            taken.add(spec.id)
+            metadata = {"isClosed": _as_value(spec.closed)}
+            if spec.probability is not None:
+                metadata["probability"] = repr(float(spec.probability))
+            stages.append(PipelineStage(spec.id, spec.label, position, metadata, now, now, won_override=spec.won))
+        if not stages or len(stages) > MAX_PIPELINE_STAGES:
+            raise ValueError(f"a pipeline has 1 to {MAX_PIPELINE_STAGES} stages")
+        pipelines[pipeline_id] = Pipeline(pipeline_id, label, len(pipelines), stages, now, now)
+        self._sync_pipeline_options(type_name)
+        return pipeline_id
+
+    def _sync_pipeline_options(self, type_name: str) -> None:
+        """The ``pipeline`` and ``dealstage`` properties are enumerations of the pipelines and their stages."""
+        pipelines = sorted(self._pipelines[type_name].values(), key=lambda p: (p.display_order, p.label))
+        live = [p for p in pipelines if not p.archived]
+        definitions = self._properties[type_name]
+        definitions["pipeline"].options = [
+            {"label": p.label, "value": p.id, "description": "", "displayOrder": i, "hidden": False}
+            for i, p in enumerate(live)
+        ]
+        stages = [s for p in live for s in sorted(p.stages, key=lambda s: s.display_order) if not s.archived]
+        definitions["dealstage"].options = [
+            {"label": s.label, "value": s.id, "description": "", "displayOrder": i, "hidden": False}
+            for i, s in enumerate(stages)
+        ]
+
+    def add_record(
+        self, type_name: str, properties: Mapping[str, Any], *, associations: Iterable[tuple[str, str, int]] = ()
+    ) -> str:
+        """A record created as through the API but without a call (no rate limit): its properties are validated as
+        a create's are (``ValueError`` on failures); ``associations``: (to type, to id, association type id).
+        Returns its id."""
+        with self._mutex:
+            object_type = OBJECT_TYPES[TYPE_ALIASES[type_name]]
+            clean, errors = self._validate(object_type, properties, creating=True)
+            if errors:
+                raise ValueError(self._invalid_message(errors))
+            if self._email_owner(object_type, clean.get(object_type.email_property or "", "")) is not None:
+                raise ValueError(f"a {object_type.singular} with that email exists")
+            links: list[tuple[AssociationType, str]] = []
+            for to_name, to_id, type_id in associations:
+                association = ASSOCIATIONS_BY_ID.get((object_type.name, type_id))
+                target = self._objects[TYPE_ALIASES[to_name]].get(str(to_id))
+                if association is None or association.to_type != TYPE_ALIASES[to_name]:
+                    raise ValueError(f"{type_id} is not an association type from {object_type.name} to {to_name}")
+                if target is None or target.archived:
+                    raise ValueError(f"{to_name} {to_id} does not exist")
+                links.append((association, str(to_id)))
+            return self._create(object_type, clean, source="INTEGRATION", associations=links).id
+
+    def add_deal(
+        self,
+        name: str,
+        *,
+        stage: str,
+        amount: float | None = None,
+        pipeline: str = DEFAULT_PIPELINE_ID,
+        closed_at: datetime | None = None,
+        contact_ids: Iterable[str] = (),
+        company_ids: Iterable[str] = (),
+        properties: Mapping[str, Any] | None = None,
+    ) -> str:
+        """A deal in ``pipeline`` at ``stage``, closed at ``closed_at`` (its ``closedate``), associated with contacts
+        (type 3) and companies (type 341), without an API call. Returns its id."""
+        values: dict[str, Any] = {"dealname": name, "pipeline": pipeline, "dealstage": stage, **(properties or {})}
+        if amount is not None:
+            values["amount"] = amount
+        if closed_at is not None:
+            moment = closed_at if closed_at.tzinfo is not None else closed_at.replace(tzinfo=UTC)
+            values["closedate"] = int(moment.timestamp() * 1000)
+        links = [("contacts", str(i), 3) for i in contact_ids] + [("companies", str(i), 341) for i in company_ids]
+        return self.add_record("deals", values, associations=links)
 
     def rate_limit_fault(self, times: int = 1, policy: str = "TEN_SECONDLY_ROLLING", **kwargs: Any) -> Fault:
         """The documented ``429`` (body and headers) as a ``Fault``, for storms the counters would not produce."""
@@ -864,10 +1137,16 @@ class FakeHubSpot(FakeServer):
     # ------------------------------------------------------------------------------------------------- values
 
     def _validate(
-        self, object_type: ObjectType, raw: Mapping[str, Any], *, creating: bool
+        self,
+        object_type: ObjectType,
+        raw: Mapping[str, Any],
+        *,
+        creating: bool,
+        current: Mapping[str, str] | None = None,
     ) -> tuple[dict[str, str], list[dict[str, Any]]]:
         """Property values as HubSpot stores them, and the failures in HubSpot's ``Property values were not valid``
-        form (``PROPERTY_DOESNT_EXIST``, ``READ_ONLY_VALUE``, ``INVALID_EMAIL``, ``INVALID_INTEGER``...)."""
+        form (``PROPERTY_DOESNT_EXIST``, ``READ_ONLY_VALUE``, ``INVALID_EMAIL``, ``INVALID_INTEGER``...).
+        ``current``: the record's stored values, for an update (a deal's stage is checked against its pipeline)."""
         clean: dict[str, str] = {}
         errors: list[dict[str, Any]] = []
         definitions = self._properties[object_type.name]
@@ -896,7 +1175,43 @@ class FakeHubSpot(FakeServer):
             for name in object_type.required_properties:
                 if not clean.get(name) and not any(e["name"] == name for e in errors):
                     errors.append(self._property_error(name, "REQUIRED_FIELD", f"{name} is required"))
+        if object_type.name in PIPELINE_OBJECT_TYPES and not errors:
+            stage_problem = self._stage_problem(object_type, clean, current or {})
+            if stage_problem is not None:
+                errors.append(self._property_error("dealstage", "INVALID_OPTION", stage_problem))
         return clean, errors
+
+    def _stage_problem(
+        self, object_type: ObjectType, clean: Mapping[str, str], current: Mapping[str, str]
+    ) -> str | None:
+        """A deal's stage must be a stage of its pipeline (the default pipeline when none is given)."""
+        pipeline_id = clean.get("pipeline") or current.get("pipeline") or DEFAULT_PIPELINE_ID
+        stage_id = clean.get("dealstage") if "dealstage" in clean else current.get("dealstage")
+        if not stage_id:
+            return None
+        pipeline = self._pipelines[object_type.name].get(pipeline_id)
+        if pipeline is None or pipeline.archived:
+            return f"Pipeline {pipeline_id} does not exist"
+        if pipeline.stage(stage_id) is None:
+            return f"{stage_id} is not a stage of pipeline {pipeline_id} ({pipeline.label})"
+        return None
+
+    def _pipeline_state(self, object_type: ObjectType, values: Mapping[str, str]) -> dict[str, str]:
+        """What HubSpot derives from a deal's stage: its pipeline when none was given, and ``hs_is_closed``,
+        ``hs_is_closed_won`` and ``hs_is_closed_lost`` from the stage's metadata (closed at a probability of 1.0 is
+        won, at 0.0 lost)."""
+        pipeline_id = values.get("pipeline") or DEFAULT_PIPELINE_ID
+        pipeline = self._pipelines[object_type.name].get(pipeline_id)
+        stage = pipeline.stage(values.get("dealstage", "")) if pipeline is not None else None
+        closed, won, lost = stage.outcome() if stage is not None else (False, False, False)
+        derived = {
+            "hs_is_closed": _as_value(closed),
+            "hs_is_closed_won": _as_value(won),
+            "hs_is_closed_lost": _as_value(lost),
+        }
+        if not values.get("pipeline") and pipeline is not None:
+            derived["pipeline"] = pipeline_id
+        return derived
 
     @staticmethod
     def _check_value(object_type: ObjectType, definition: PropertyDef, value: str) -> tuple[str, str] | None:
@@ -1022,6 +1337,8 @@ class FakeHubSpot(FakeServer):
         values = {k: v for k, v in properties.items() if v != ""}
         values.setdefault(object_type.created_property, stamp)
         values.update({object_type.modified_property: stamp, "hs_object_id": object_id})
+        if object_type.name in PIPELINE_OBJECT_TYPES:
+            values.update(self._pipeline_state(object_type, values))
         obj = CrmObject(object_id, object_type.name, values, now, now)
         self._objects[object_type.name][object_id] = obj
         self._index_email(object_type, obj)
@@ -1048,6 +1365,8 @@ class FakeHubSpot(FakeServer):
             else:
                 obj.properties[name] = value
         self._index_email(object_type, obj, old_email)
+        if object_type.name in PIPELINE_OBJECT_TYPES:
+            obj.properties.update(self._pipeline_state(object_type, obj.properties))
         obj.properties[object_type.modified_property] = iso(now)
         obj.updated_at = now
         self._reindex(obj, now)
@@ -1386,7 +1705,7 @@ class FakeHubSpot(FakeServer):
             obj = self._find(object_type, request.params["id"], id_property)
             if obj is None:
                 raise self._refuse(404, "resource not found", "OBJECT_NOT_FOUND")
-            clean, errors = self._validate(object_type, raw, creating=False)
+            clean, errors = self._validate(object_type, raw, creating=False, current=obj.properties)
             if errors:
                 raise self._refuse(400, self._invalid_message(errors))
             self._refuse_taken_email(object_type, clean, exclude=obj.id)
@@ -1504,7 +1823,9 @@ class FakeHubSpot(FakeServer):
                 if plan.obj is None:
                     plan.missing_id = value
                 else:
-                    plan.properties, errors = self._validate(object_type, raw, creating=False)
+                    plan.properties, errors = self._validate(
+                        object_type, raw, creating=False, current=plan.obj.properties
+                    )
                     if errors:
                         plan.failure = self._invalid_failure(errors)
                     else:
@@ -1549,7 +1870,12 @@ class FakeHubSpot(FakeServer):
                 seen.append(value.strip().lower() if is_email else value)
                 plan.obj = self._find(object_type, value.strip(), id_property)
                 raw = {**raw, id_property: value}
-                plan.properties, errors = self._validate(object_type, raw, creating=plan.obj is None)
+                plan.properties, errors = self._validate(
+                    object_type,
+                    raw,
+                    creating=plan.obj is None,
+                    current=plan.obj.properties if plan.obj is not None else None,
+                )
                 if errors:
                     plan.failure = self._invalid_failure(errors)
                 elif plan.obj is None:
@@ -2227,12 +2553,18 @@ class FakeHubSpot(FakeServer):
     def read_associations(self, request: Request) -> Reply:
         from_type, to_type = self._pair(request)
         started = self.clock()
-        inputs = self._inputs(self._body(request), limit=1000)
+        inputs = self._inputs(self._body(request), limit=MAX_ASSOCIATION_READ)
         results, errors = [], []
         with self._mutex:
+            size = self.association_page_size
             for item in inputs:
                 from_id = str(item.get("id") or "")
-                targets = self._associated(from_type.name, from_id, to_type.name)
+                after = _int_arg(str(item.get("after") or ""), 0)
+                if after is None:
+                    raise self._refuse(400, f"Invalid after for {from_id}: {item.get('after')}")
+                targets = [
+                    (i, t) for i, t in self._associated(from_type.name, from_id, to_type.name) if int(i) >= after
+                ]
                 if not targets:
                     errors.append(
                         {
@@ -2243,15 +2575,16 @@ class FakeHubSpot(FakeServer):
                         }
                     )
                     continue
-                results.append(
-                    {
-                        "from": {"id": from_id},
-                        "to": [
-                            {"toObjectId": int(to_id), "associationTypes": self._types_json(from_type.name, types)}
-                            for to_id, types in targets
-                        ],
-                    }
-                )
+                result: dict[str, Any] = {
+                    "from": {"id": from_id},
+                    "to": [
+                        {"toObjectId": int(to_id), "associationTypes": self._types_json(from_type.name, types)}
+                        for to_id, types in targets[:size]
+                    ],
+                }
+                if len(targets) > size:  # only when there are more, as HubSpot documents
+                    result["paging"] = {"next": {"after": targets[size][0]}}
+                results.append(result)
         return self._batch_reply(200, results, errors, started)
 
     @route("POST", "/crm/v4/associations/{from}/{to}/batch/archive")
@@ -2335,6 +2668,54 @@ class FakeHubSpot(FakeServer):
         with self._mutex:
             self._dissociate(from_type.name, request.params["id"], to_type.name, request.params["toId"])
         return Reply(204, None)
+
+    # ------------------------------------------------------------------------------------------------- pipelines
+
+    def _pipelines_of(self, request: Request) -> dict[str, Pipeline]:
+        object_type = self._type(request.params["type"])
+        if object_type.name not in PIPELINE_OBJECT_TYPES:
+            raise self._refuse(400, f"Object type {object_type.type_id} ({object_type.name}) has no pipelines")
+        return self._pipelines[object_type.name]
+
+    def _pipeline(self, request: Request) -> Pipeline:
+        pipeline_id = request.params["pipelineId"]
+        pipeline = self._pipelines_of(request).get(pipeline_id)
+        if pipeline is None or pipeline.archived:
+            raise self._refuse(404, f"Unable to find pipeline {pipeline_id}", "OBJECT_NOT_FOUND")
+        return pipeline
+
+    @route("GET", "/crm/v3/pipelines/{type}")
+    @api()
+    def list_pipelines(self, request: Request) -> Reply:
+        with self._mutex:
+            pipelines = sorted(self._pipelines_of(request).values(), key=lambda p: (p.display_order, p.label))
+            return Reply(200, {"results": [p.to_json() for p in pipelines if not p.archived]})
+
+    @route("GET", "/crm/v3/pipelines/{type}/{pipelineId}")
+    @api()
+    def get_pipeline(self, request: Request) -> Reply:
+        with self._mutex:
+            return Reply(200, self._pipeline(request).to_json())
+
+    @route("GET", "/crm/v3/pipelines/{type}/{pipelineId}/stages")
+    @api()
+    def list_stages(self, request: Request) -> Reply:
+        with self._mutex:
+            return Reply(200, {"results": self._pipeline(request).to_json()["stages"]})
+
+    @route("GET", "/crm/v3/pipelines/{type}/{pipelineId}/stages/{stageId}")
+    @api()
+    def get_stage(self, request: Request) -> Reply:
+        with self._mutex:
+            pipeline = self._pipeline(request)
+            stage = pipeline.stage(request.params["stageId"])
+            if stage is None:
+                raise self._refuse(
+                    404,
+                    f"Unable to find stage {request.params['stageId']} in pipeline {pipeline.id}",
+                    "OBJECT_NOT_FOUND",
+                )
+            return Reply(200, stage.to_json())
 
     # ------------------------------------------------------------------------------------------------- admin
 

@@ -296,3 +296,45 @@ class HubSpotClient:
         self._json(
             "POST", "/crm/v3/objects/contacts/gdpr-delete", {"objectId": email, "idProperty": "email"}, ok=(404,)
         )
+
+    # ------------------------------------------------------------------------------------------ pipelines, associations
+
+    def pipelines(self, object_type: str = "deals") -> list[dict[str, Any]]:
+        """Every pipeline of an object type with its stages (``GET /crm/v3/pipelines/{objectType}``), as HubSpot
+        sends them: ``{"id", "label", "displayOrder", "stages": [{"id", "label", "metadata", ...}], ...}``."""
+        body = self._json("GET", f"/crm/v3/pipelines/{object_type}") or {}
+        if not isinstance(body, dict):
+            self._raise_for(body, f"pipelines of {object_type}")
+        return [p for p in body.get("results") or [] if isinstance(p, dict)]
+
+    def associations(
+        self, from_type: str, to_type: str, ids: Sequence[str], *, batch_size: int = 1000
+    ) -> dict[str, list[str]]:
+        """The ids of the ``to_type`` records associated with each of ``ids``, whatever the association's label
+        (``POST /crm/v4/associations/{from}/{to}/batch/read``, at most 1,000 ids a call). A record with more
+        associations than one answer holds gets a ``paging.next.after``; it is asked again with that cursor (with
+        the other unfinished ones, in the next call). Every id is in the answer; HubSpot reports a record without
+        associations as a per-record error (207), which here is an empty list."""
+        found: dict[str, list[str]] = {str(i): [] for i in ids}
+        pending: list[dict[str, str]] = [{"id": i} for i in found]
+        cursors: set[tuple[str, str]] = set()  # (id, after) asked already: a cursor that repeats ends that record
+        path = f"/crm/v4/associations/{from_type}/{to_type}/batch/read"
+        while pending:
+            chunk, pending = pending[:batch_size], pending[batch_size:]
+            answer = self._json("POST", path, {"inputs": chunk}, ok=(207,)) or {}
+            if not isinstance(answer, dict):
+                self._raise_for(answer, path)
+            for result in answer.get("results") or []:
+                from_id = str((result.get("from") or {}).get("id") or "")
+                if from_id not in found:
+                    continue
+                targets = found[from_id]
+                for target in result.get("to") or []:
+                    to_id = str(target.get("toObjectId") or "")
+                    if to_id and to_id not in targets:
+                        targets.append(to_id)
+                after = ((result.get("paging") or {}).get("next") or {}).get("after")
+                if after and (from_id, str(after)) not in cursors:
+                    cursors.add((from_id, str(after)))
+                    pending.append({"id": from_id, "after": str(after)})
+        return found
