@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from api_routes import contacts, enrich, imports, status, sync
+from api_routes import contacts, deals, enrich, imports, status, sync
 from api_routes.deps import settings
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -37,6 +37,7 @@ app.include_router(contacts.router)
 app.include_router(status.router)
 app.include_router(enrich.router)
 app.include_router(sync.router)
+app.include_router(deals.router)
 
 
 def _error(status_code: int, code: str, message: str, details: Any = None) -> Response[Any]:

@@ -216,6 +216,29 @@ class ApiClient:
     def put_sync_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
         return self._request("PUT", "/settings/sync", json=settings)  # type: ignore[no-any-return]
 
+    def start_deal_enrichment(self, lookback_months: int = 6, limit: int | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"lookbackMonths": lookback_months}
+        if limit is not None:
+            body["limit"] = limit
+        return self._request("POST", "/deals/enrichment", json=body)  # type: ignore[no-any-return]
+
+    def deal_status(self) -> dict[str, Any]:
+        return self._request("GET", "/deals/enrichment/status")  # type: ignore[no-any-return]
+
+    def deal_summary(self) -> dict[str, Any]:
+        return self._request("GET", "/deals/enrichment/summary")  # type: ignore[no-any-return]
+
+    def wait_deal_run(self, run_id: str, timeout: float = 180) -> dict[str, Any]:
+        """Until the run ``run_id`` has finished (completed or failed); its record."""
+        deadline = time.monotonic() + timeout
+        while True:
+            last = self.deal_status().get("last_run") or {}
+            if last.get("run_id") == run_id and last.get("status") in ("completed", "failed"):
+                return last
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"deal run {run_id} did not finish within {timeout:.0f}s: {last.get('status')}")
+            time.sleep(0.3)
+
     def status(self) -> dict[str, Any]:
         return self._request("GET", "/status")  # type: ignore[no-any-return]
 

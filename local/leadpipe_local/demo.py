@@ -103,6 +103,7 @@ def run_demo(
         summary["enrichment"] = _show_enrichment(api, enriched, out)
         if runtime.hubspot is not None:
             summary["sync"] = _sync_to_hubspot(api, runtime, out)
+            summary["deals"] = _closed_deals(api, runtime, out)
 
         status = api.status()
         _say(out)
@@ -354,6 +355,115 @@ def _sync_to_hubspot(api: ApiClient, runtime: LocalRuntime, out: TextIO) -> dict
     if refused:
         raise DemoFailed(f"{len(refused)} webhook deliveries were refused")
     return {"request_id": accepted["request_id"], "totals": totals, "edited": person["email"], "kept": kept}
+
+
+def _closed_deals(api: ApiClient, runtime: LocalRuntime, out: TextIO) -> dict[str, Any]:
+    """Seed won and lost deals in the fake (the accounts of the synced contacts), run closed-deal enrichment through
+    the HTTP API, and show the summary and the contacts that fit the learned profile best."""
+    from datetime import UTC, datetime, timedelta
+
+    hubspot = runtime.hubspot
+    _say(out)
+    _say(out, "▸ closed-deal enrichment: POST /deals/enrichment → DealQueue → deals function")
+    by_domain: dict[str, list[dict[str, Any]]] = {}
+    for contact in _all_contacts(api):
+        ref = contact.get("hubspot") or {}
+        if contact["status"] == "synced" and ref.get("contact_id") and ref.get("company_id") and contact["domain"]:
+            by_domain.setdefault(contact["domain"], []).append(contact)
+
+    def industry(domain: str) -> str:
+        field = by_domain[domain][0]["enrichment"].get("industry") or {}
+        return str(field.get("value") or "unknown")
+
+    counted: dict[str, int] = {}
+    for domain in by_domain:
+        counted[industry(domain)] = counted.get(industry(domain), 0) + 1
+    ranked = sorted(counted, key=lambda k: (-counted[k], k))
+    winning, losing = ranked[0], ranked[1] if len(ranked) > 1 else ranked[0]
+    now = datetime.now(UTC)
+    seeded = {"won": 0, "lost": 0, "open": 0}
+    for i, domain in enumerate(sorted(by_domain)):
+        if industry(domain) not in (winning, losing) and i % 3:
+            continue
+        outcome = (
+            "won" if industry(domain) == winning else ("lost" if industry(domain) == losing else ("won", "lost")[i % 2])
+        )
+        people = by_domain[domain][:3]
+        hubspot.add_deal(
+            f"{people[0]['company'] or domain} — {('annual plan', 'pilot', 'expansion')[i % 3]}",
+            stage="closedwon" if outcome == "won" else "closedlost",
+            amount=float(5000 + 1500 * (i % 7)),
+            closed_at=now - timedelta(days=10 + 11 * (i % 15)),
+            contact_ids=[p["hubspot"]["contact_id"] for p in people],
+            company_ids=[people[0]["hubspot"]["company_id"]],
+        )
+        seeded[outcome] += 1
+    first = by_domain[sorted(by_domain)[0]][0]
+    hubspot.add_deal(
+        "an open deal (not counted)",
+        stage="contractsent",
+        amount=9000.0,
+        closed_at=now + timedelta(days=20),
+        contact_ids=[first["hubspot"]["contact_id"]],
+    )
+    seeded["open"] += 1
+    _say(out, f"  seeded in HubSpot: {seeded['won']} won, {seeded['lost']} lost, {seeded['open']} open deal(s)")
+    run = api.start_deal_enrichment(lookback_months=6)
+    _say(out, f"  run {run['run_id']} accepted (202); deals won or lost decided from the pipelines' stage metadata")
+    done = api.wait_deal_run(run["run_id"])
+    if done["status"] != "completed":
+        raise DemoFailed(f"the deal run {done['status']}: {done.get('error')}")
+    c = done["counts"]
+    _say(
+        out,
+        f"  {c['deals']} closed deals ({c['won']} won, {c['lost']} lost): {c['enriched_deals']} enriched, "
+        f"{c['partial_deals']} partial; {c['deal_contacts']} deal contacts, {c['roles_resolved']} buying roles "
+        f"resolved; {c['accounts']} accounts; {c['contacts_scored']} contacts scored for ICP fit",
+    )
+    summary = api.deal_summary()
+    rows = []
+    for side in ("won", "lost"):
+        part = summary[side]
+        rows.append(
+            (
+                side,
+                part["deals"],
+                ", ".join(f"{t['value']} ({t['deals']})" for t in part["industries"][:2]),
+                ", ".join(f"{t['value']} ({t['deals']})" for t in part["roles"][:3]),
+            )
+        )
+    _say(out, _indent(table(rows, ["outcome", "deals", "top industries", "buying roles"])))
+    _say(out, "  per deal (GET /deals/enrichment/summary):")
+    deal_rows = [
+        (
+            d["name"][:34],
+            d["outcome"],
+            f"{d['amount']:.0f}",
+            d["account"]["industry"] or "",
+            d["status"],
+            ", ".join(sorted({p["role"] for p in d["contacts"]})),
+        )
+        for d in summary["deals"][:6]
+    ]
+    _say(out, _indent(table(deal_rows, ["deal", "outcome", "amount", "industry", "status", "roles"])))
+    icp = summary.get("icp") or {}
+    industries = (icp.get("dimensions") or {}).get("industry") or []
+    tops = [f"{v['value']} (lift {float(v['lift']):.2f}, {v['won']} won / {v['lost']} lost)" for v in industries[:3]]
+    if tops:
+        _say(out, "  ICP profile, industries by lift: " + "; ".join(tops))
+    ranked_contacts = sorted((c for c in _all_contacts(api) if c.get("icp")), key=lambda c: -float(c["icp"]["score"]))
+    _say(out, "  top ICP-fit contacts:")
+    fit_rows = [(c["email"], f"{c['icp']['score']:.2f}", c["icp"]["explanation"][:70]) for c in ranked_contacts[:5]]
+    _say(out, _indent(table(fit_rows, ["email", "fit", "why"])))
+    if not ranked_contacts:
+        raise DemoFailed("no contact was scored for ICP fit")
+    _wait_status(api, "the ICP-fit sync", lambda counts: counts.get("syncing", 0) == 0)
+    runtime.wait_until_idle(120)
+    best = ranked_contacts[0]
+    in_hubspot = hubspot.get("contacts", best["hubspot"]["contact_id"]) if best.get("hubspot") else None
+    fit_there = (in_hubspot or {}).get("leadpipe_icp_fit")
+    _say(out, f"  the scores went to HubSpot with the next sync: {best['email']} has leadpipe_icp_fit {fit_there}")
+    return {"run": done, "top_fit": [c["email"] for c in ranked_contacts[:5]], "hubspot_fit": fit_there}
 
 
 def _wait_contact(api: ApiClient, email: str, done: Any, what: str, timeout: float = 60) -> dict[str, Any]:

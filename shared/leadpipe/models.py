@@ -119,6 +119,15 @@ class Insight(BaseModel):
     generated_at: datetime
 
 
+class IcpFit(BaseModel):
+    """How closely the contact matches the won deals' profile (``deals/icp.py``), and why."""
+
+    score: float = Field(ge=0.0, le=1.0)
+    explanation: str
+    role: str | None = None  # the buying role the score assumed
+    profile_at: datetime  # when the profile it was scored against was computed
+
+
 class SourceRef(BaseModel):
     """Where a contact's data came from. ``(job_id, row)`` identifies the row, so re-applying it is a no-op."""
 
@@ -178,6 +187,7 @@ class Contact(BaseModel):
     intelligence: Insight | None = None
     do_not_enrich: bool = False
     hubspot: HubSpotRef | None = None
+    icp: IcpFit | None = None
 
     sources: list[SourceRef] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)

@@ -41,6 +41,9 @@ class Settings(BaseModel):
     sync_concurrency: Annotated[int, _env("SYNC_CONCURRENCY", ge=1, le=1000)] = 2
     hubspot_burst_limit: Annotated[int, _env("HUBSPOT_BURST_LIMIT", ge=1, le=1000)] = 100
     change_queue_url: Annotated[str, _env("CHANGE_QUEUE_URL")] = ""
+    deal_queue_url: Annotated[str, _env("DEAL_QUEUE_URL")] = ""
+    deals_schedule: Annotated[str, _env("DEALS_SCHEDULE")] = "cron(0 7 1 * ? *)"
+    serper_base_url: Annotated[str, _env("SERPER_BASE_URL")] = "https://google.serper.dev"
     # Change capture: the deployment's own portal and app (the default workspace's, unless a workspace stores its
     # own), the webhook signature versions accepted besides v3, the polling lookback for search's lag.
     hubspot_portal_id: Annotated[int, _env("HUBSPOT_PORTAL_ID", ge=0)] = 0

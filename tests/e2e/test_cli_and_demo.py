@@ -95,6 +95,11 @@ def test_the_demo_imports_both_ways_and_reports_bad_rows(tmp_path: Path) -> None
     assert sync["hubspot_calls"] < 186 / 4  # batches, not a call per contact
     assert summary["sync"]["kept"] is True and "(the edit was kept)" in text
     assert summary["status"]["counts"]["synced"] == 186
+    deals = summary["deals"]
+    assert deals["run"]["status"] == "completed" and deals["run"]["counts"]["won"] > 0
+    assert deals["run"]["counts"]["lost"] > 0 and deals["run"]["counts"]["contacts_scored"] == 186
+    assert "top ICP-fit contacts" in text and deals["hubspot_fit"] is not None
+    assert "the loop settled" in text
     assert "stopping the local stack" in text
 
 

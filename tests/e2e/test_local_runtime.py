@@ -76,6 +76,7 @@ def test_maximum_concurrency_sets_the_pollers_and_the_warm_workers(runtime: Loca
         ("ImportFunction", "ChangeQueueMessages"): 2,
         ("EnrichFunction", "EnrichQueueMessages"): 2,
         ("SyncFunction", "SyncQueueMessages"): 2,
+        ("DealsFunction", "DealQueueMessages"): 2,
     }
     assert runtime.pools["SyncFunction"].size == 2 and runtime.pools["ImportFunction"].size == 4
     pollers = [t.name for t in runtime._threads if t.name.startswith("sqs-SyncFunction-") and t.is_alive()]

@@ -21,7 +21,10 @@ from tests.conftest import Stack
 from tests.integration.test_importer import queued
 
 
-def make_service(stack: Stack, fake: FakeHubSpot, token: str | None) -> ImportService:
+def make_service(
+    stack: Stack, fake: FakeHubSpot, token: str | None, *, env: dict[str, str] | None = None, **overrides: Any
+) -> ImportService:
+    """The import service with API readers: HubSpot at the fake (with ``token``), other keys from ``env``."""
     settings = Settings(
         contacts_table=stack.contacts_table,
         state_table=stack.state_table,
@@ -29,10 +32,11 @@ def make_service(stack: Stack, fake: FakeHubSpot, token: str | None) -> ImportSe
         import_queue_url=stack.import_queue_url,
         event_bus_name=stack.bus,
         hubspot_base_url=fake.url,
+        **overrides,
     )
     ddb = stack.client("dynamodb")
     queued(stack)
-    keys = ProviderKeys(None, env={"HUBSPOT_TOKEN": token} if token else {})
+    keys = ProviderKeys(None, env={**({"HUBSPOT_TOKEN": token} if token else {}), **(env or {})})
     workspaces = WorkspaceRepository(ddb, stack.state_table, default_hubspot=HubSpotSettings(portal_id=fake.portal_id))
     return ImportService(
         s3=stack.client("s3"),
@@ -182,27 +186,10 @@ def test_a_lemlist_import_brings_a_campaigns_leads_tagged_with_the_campaign(stac
         ]
         leads.insert(10, {"firstName": "No", "lastName": "Email"})  # reported as a row error, never dropped
         lemlist.add_leads(campaign, leads)
-        settings = Settings(
-            contacts_table=stack.contacts_table,
-            state_table=stack.state_table,
-            uploads_bucket=stack.bucket,
-            import_queue_url=stack.import_queue_url,
-            event_bus_name=stack.bus,
-            lemlist_base_url=lemlist.api_url,
+        svc = make_service(
+            stack, hubspot, None, env={"LEMLIST_API_KEY": lemlist.api_key}, lemlist_base_url=lemlist.api_url
         )
         ddb = stack.client("dynamodb")
-        queued(stack)
-        keys = ProviderKeys(None, env={"LEMLIST_API_KEY": lemlist.api_key})
-        workspaces = WorkspaceRepository(ddb, stack.state_table)
-        svc = ImportService(
-            s3=stack.client("s3"),
-            sqs=stack.client("sqs"),
-            contacts=ContactRepository(ddb, stack.contacts_table),
-            jobs=JobRepository(ddb, stack.state_table),
-            publisher=EventPublisher(stack.client("events"), stack.bus),
-            settings=settings,
-            readers=lambda job, budget: make_reader(job, budget, settings=settings, keys=keys, workspaces=workspaces),
-        )
         job = svc.start_remote("default", ImportSource.LEMLIST, campaign)
         result = svc.run("default", job.job_id, remaining_ms=lambda: 10**9)
         done = result.job

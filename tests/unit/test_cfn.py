@@ -823,6 +823,7 @@ def test_real_template_loads(real_template: dict[str, Any]) -> None:
     functions = sorted(k for k, v in real_template["Resources"].items() if v["Type"] == FN)
     assert functions == [
         "ApiFunction",
+        "DealsFunction",
         "EnrichFunction",
         "ImportFunction",
         "PollingFunction",
@@ -854,6 +855,7 @@ def test_real_template_parameter_defaults(real_template: dict[str, Any]) -> None
         "PollSchedule": "rate(15 minutes)",
         "PollLookbackMinutes": "5",
         "WebhookSignatureVersions": "v3",
+        "DealsSchedule": "cron(0 7 1 * ? *)",
     }
 
 
@@ -918,6 +920,8 @@ def test_real_template_every_function_resolves_with_globals(real_template: dict[
         "HUBSPOT_POLLING": "false",
         "POLL_LOOKBACK_MINUTES": "5",
         "WEBHOOK_SIGNATURE_VERSIONS": "v3",
+        "DEAL_QUEUE_URL": "ref-DealQueue",
+        "DEALS_SCHEDULE": "cron(0 7 1 * ? *)",
     }
     api = resolved["ApiFunction"]
     assert api["Environment"] == {"Variables": common_env}
@@ -968,6 +972,9 @@ def test_real_template_every_function_resolves_with_globals(real_template: dict[
     polling = resolved["PollingFunction"]
     assert polling["ReservedConcurrentExecutions"] == 1  # one writer of the cursor
     assert polling["Events"]["Poll"]["Properties"]["Schedule"] == "rate(15 minutes)"
+    deals = resolved["DealsFunction"]
+    assert deals["Events"]["Monthly"]["Properties"]["Schedule"] == "cron(0 7 1 * ? *)"  # the 1st, 07:00 UTC
+    assert deals["Events"]["DealQueueMessages"]["Properties"]["Queue"] == "arn:DealQueue"
     enrich = resolved["EnrichFunction"]
     assert enrich["Environment"] == {"Variables": common_env}
     assert (enrich["Timeout"], enrich["Handler"]) == (300, "enrich_handler.handler")
@@ -1043,8 +1050,10 @@ def test_real_template_dependencies_form_a_valid_order(real_template: dict[str, 
         "SuppressionSalt",
         "SyncQueue",
         "ChangeQueue",
+        "DealQueue",
     }
     assert graph["ChangeQueue"] == {"ChangeDLQ"}
+    assert graph["DealQueue"] == {"DealDLQ"}
     assert graph["AutoEnrichQueuePolicy"] == {"EnrichQueue", "AutoEnrichRule"}
     assert graph["AutoSyncQueuePolicy"] == {"SyncQueue", "AutoSyncRule"}
     assert graph["SyncQueue"] == {"SyncDLQ"}

@@ -6,6 +6,8 @@ from functools import cache
 
 from leadpipe.aws import AwsClients
 from leadpipe.contacts import ContactRepository
+from leadpipe.deals.service import DealService
+from leadpipe.deals.store import DealRepository
 from leadpipe.enrichment.keys import ProviderKeys
 from leadpipe.events import EventPublisher
 from leadpipe.importer import ImportService
@@ -52,4 +54,17 @@ def importer() -> ImportService:
         jobs=jobs(),
         publisher=EventPublisher(clients.events, settings().event_bus_name),
         settings=settings(),
+    )
+
+
+@cache
+def deals() -> DealService:
+    """Starts runs and reads their results; the runs themselves happen in the deals function."""
+    return DealService(
+        store=DealRepository(clients.dynamodb, settings().state_table),
+        contacts=contacts(),
+        sqs=clients.sqs,
+        settings=settings(),
+        keys=provider_keys(),
+        workspaces=workspaces(),
     )

@@ -13,6 +13,7 @@ from leadpipe.models import (
     Failure,
     FieldValue,
     HubSpotRef,
+    IcpFit,
     Insight,
     Job,
     JobCounts,
@@ -174,6 +175,9 @@ class ContactView(BaseModel):
     do_not_enrich: bool
     hubspot: HubSpotRef | None = Field(
         description="HubSpot contact and company ids, when it was synced, and what leadpipe wrote there last"
+    )
+    icp: IcpFit | None = Field(
+        None, description="fit with the ideal-customer profile learned from won and lost deals (0-1) and why"
     )
     sources: list[SourceRef]
     created_at: datetime

@@ -14,7 +14,7 @@ from api_routes import deps
 from api_routes.enrich import EnrichFilter, InvalidEmail, select_emails
 from leadpipe.hubspot.sync import queue_sync, recent_sync_log
 from leadpipe.models import SyncOptions
-from leadpipe.workspaces import SyncSettings, WorkspaceSettings
+from leadpipe.workspaces import SyncSettings
 
 router = APIGatewayHttpRouter()
 
@@ -120,5 +120,6 @@ def get_sync_settings() -> SyncSettings:
     tags=["sync"],
 )
 def put_sync_settings(settings: SyncSettings) -> SyncSettings:
-    stored = deps.workspaces().put(WorkspaceSettings(workspace=router.context["workspace"], sync=settings))
+    current = deps.workspaces().get(router.context["workspace"])  # the rest of the settings (HubSpot's) are kept
+    stored = deps.workspaces().put(current.model_copy(update={"sync": settings}))
     return stored.sync

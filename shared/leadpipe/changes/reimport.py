@@ -65,7 +65,7 @@ EVENTS_PER_MESSAGE = 500
 # The contact's own fields a person may edit in HubSpot, and which of them restart the loop.
 OWN_FIELDS = ("first_name", "last_name", "company", "title", "phone", "website", "city", "country", "linkedin")
 SIGNIFICANT_OWN = frozenset({"first_name", "last_name", "company", "title", "website"})
-COMPUTED = frozenset({"quality", "confidence", "sources", "enriched_at"})  # leadpipe's outputs, not data
+COMPUTED = frozenset({"quality", "confidence", "sources", "enriched_at", "icp_fit"})  # leadpipe's outputs, not data
 ALWAYS_READ = ("email", "firstname", "lastname", "company", "jobtitle", "website", "lastmodifieddate", "hs_object_id")
 
 HubSpotFactory = Callable[[str, int, Budget], HubSpotClient]

@@ -33,6 +33,7 @@ COMPUTED_SOURCES: dict[str, str] = {
     "confidence": "the mean confidence of the key fields present, 0-1",
     "sources": "the providers that gave a value, ';'-separated",
     "enriched_at": "when the contact was last enriched",
+    "icp_fit": "the ideal-customer-profile fit score, 0-1, learned from won and lost deals",
 }
 CONTACT_SOURCES = ("full_name", "company", "website", "domain")  # imported fields that are not enrichment fields
 CUSTOM_PREFIX = "custom."  # custom.<key>: a CSV column kept as a custom field (column "Lead Source": lead_source)
@@ -87,6 +88,7 @@ DEFAULT_MAPPING: tuple[PropertyMapping, ...] = (
     _m("employee_range", "leadpipe_employee_range"),
     _m("email_status", "leadpipe_email_status"),
     _m("linkedin", "leadpipe_linkedin_url"),
+    _m("icp_fit", "leadpipe_icp_fit"),
 )
 
 # The properties leadpipe creates (idempotently) in its own group on the first sync.
@@ -118,6 +120,13 @@ LEADPIPE_PROPERTIES: tuple[dict[str, Any], ...] = (
     {"name": "leadpipe_employee_range", "label": "leadpipe employee range", "type": "string", "fieldType": "text"},
     {"name": "leadpipe_email_status", "label": "leadpipe email status", "type": "string", "fieldType": "text"},
     {"name": "leadpipe_linkedin_url", "label": "leadpipe LinkedIn URL", "type": "string", "fieldType": "text"},
+    {
+        "name": "leadpipe_icp_fit",
+        "label": "leadpipe ICP fit",
+        "type": "number",
+        "fieldType": "number",
+        "description": "0-1: how closely the contact matches the won deals' profile (leadpipe's closed-deal learning)",
+    },
 )
 LEADPIPE_PROPERTY_NAMES = frozenset(p["name"] for p in LEADPIPE_PROPERTIES)
 KEY_FIELDS = ("email_status", "first_name", "last_name", "title", "company_name", "industry", "employee_range")
@@ -148,6 +157,8 @@ def value_of(contact: Contact, source: str) -> str | None:
         return ";".join(providers) or None
     if source == "enriched_at":
         return _text(contact.enrichment_meta.enriched_at) if contact.enrichment_meta else None
+    if source == "icp_fit":
+        return _text(round(contact.icp.score, 3)) if contact.icp else None
     if source.startswith(CUSTOM_PREFIX):
         return _text(contact.custom.get(source.removeprefix(CUSTOM_PREFIX)))
     enriched_name = {"company": "company_name"}.get(source, source)
