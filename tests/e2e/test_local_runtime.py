@@ -226,6 +226,8 @@ def test_sample_events_are_accepted_by_their_function(runtime: LocalRuntime, pat
         assert result == {"batchItemFailures": []}
     elif function == "PollingFunction":
         assert result == {"workspaces": []}  # no workspace polls by default (HubSpotPolling=false)
+    elif function == "DealsFunction":
+        assert str(result["run_id"]).startswith("deal-")  # the monthly run, queued on DealQueue
     elif event.get("detail-type") == "Scheduled Event":
         assert result == {"requeued": 0}
     else:
