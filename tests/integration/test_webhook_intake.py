@@ -94,8 +94,9 @@ def test_a_signed_delivery_is_queued_for_the_portals_workspace(stack: Stack) -> 
         event(4, kind="deal.creation"),  # not subscribed to by leadpipe: accepted, dropped
         event(5, kind="contact.creation", changeSource="INTEGRATION", sourceId="9001"),
     ]
+    events.append(event(6, changeSource="INTEGRATION", sourceId="4242"))  # another integration: a real change
     result = intake.deliver(events)
-    assert result.body() == {"accepted": 5, "queued": 4, "ignored": 1}
+    assert result.body() == {"accepted": 6, "queued": 4, "ignored": 1, "echoes": 1}  # 505 is leadpipe's own write
     [message] = intake.queued()
     assert (message["type"], message["workspace"], message["origin"]) == ("change.batch", "default", "webhook")
     changes = message["changes"]
@@ -103,11 +104,11 @@ def test_a_signed_delivery_is_queued_for_the_portals_workspace(stack: Stack) -> 
         ("501", "change"),
         ("502", "deletion"),
         ("503", "deletion"),
-        ("505", "change"),
+        ("506", "change"),
     ]
     assert changes[0]["property"] == "jobtitle" and changes[0]["value"] == "Title 1"
     assert changes[0]["dedupe_key"] == f"1001:3100001:{1_764_000_000_001}"
-    assert (changes[3]["change_source"], changes[3]["source_id"]) == ("INTEGRATION", "9001")
+    assert (changes[3]["change_source"], changes[3]["source_id"]) == ("INTEGRATION", "4242")
 
 
 def test_a_portal_claimed_by_a_workspace_routes_there_with_its_own_secret(stack: Stack) -> None:

@@ -31,10 +31,11 @@ class IntakeResult:
     accepted: int = 0
     queued: int = 0
     ignored: int = 0
+    echoes: int = 0  # leadpipe's own writes coming back (INTEGRATION from its app): dropped here
     workspaces: list[str] = field(default_factory=list)
 
     def body(self) -> dict[str, Any]:
-        return {"accepted": self.accepted, "queued": self.queued, "ignored": self.ignored}
+        return {"accepted": self.accepted, "queued": self.queued, "ignored": self.ignored, "echoes": self.echoes}
 
 
 def called_url(headers: Mapping[str, str], raw_path: str, raw_query: str, domain: str = "") -> str:
@@ -109,8 +110,17 @@ class WebhookIntake:
         result = IntakeResult(accepted=len(events))
         bodies: list[str] = []
         for ws, ws_events in routed.items():
-            changes = [to_change(e) for e in ws_events if e.kind != "ignored"]
-            result.ignored += len(ws_events) - len(changes)
+            app = self.workspaces.get(ws).hubspot.app_id
+            wanted = [e for e in ws_events if e.kind != "ignored"]
+            result.ignored += len(ws_events) - len(wanted)
+            # A sync of thousands of contacts comes back as many thousands of events from leadpipe's own app:
+            # dropped before they cost a queue message (the consumer checks again, for polled changes too).
+            changes = [
+                to_change(e)
+                for e in wanted
+                if not (app and e.change_source == "INTEGRATION" and e.source_id == str(app))
+            ]
+            result.echoes += len(wanted) - len(changes)
             if changes:
                 bodies.append(ChangeMessage(workspace=ws, origin="webhook", changes=changes).model_dump_json())
                 result.queued += len(changes)
