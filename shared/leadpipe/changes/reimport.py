@@ -180,8 +180,11 @@ def take_in(
     return Outcome(after, "updated")
 
 
-def new_contact(workspace: str, email: str, record: Mapping[str, Any], contact_id: str, now: datetime) -> Contact:
-    """A contact a person created in HubSpot, imported with what HubSpot has."""
+def new_contact(
+    workspace: str, email: str, record: Mapping[str, Any], contact_id: str, now: datetime, *, source: str = SOURCE
+) -> Contact:
+    """A contact made from a HubSpot record (one a person created there, a closed deal's contact), with what HubSpot
+    has; the values are recorded as observed, so they are not taken for a person's edit later."""
     website = _text(record.get("website"))
     website_domain = domain_from_website(website) if website else None
     names = {
@@ -199,7 +202,7 @@ def new_contact(workspace: str, email: str, record: Mapping[str, Any], contact_i
         domain=company_domain(email, website_domain),
         **{k: v for k, v in names.items() if v},
         hubspot=HubSpotRef(contact_id=contact_id, observed=seen),
-        sources=[SourceRef(source=SOURCE, ref=contact_id, at=now, effect="created")],
+        sources=[SourceRef(source=source, ref=contact_id, at=now, effect="created")],
         status=PipelineStatus.IMPORTED,
         created_at=now,
         updated_at=now,
@@ -424,7 +427,3 @@ class ChangeService:
                 for k in dict.fromkeys(keys)
             ],
         )
-
-
-def chunk_changes(changes: Sequence[ObjectChange], size: int = EVENTS_PER_MESSAGE) -> list[list[ObjectChange]]:
-    return [list(changes[i : i + size]) for i in range(0, len(changes), size)]

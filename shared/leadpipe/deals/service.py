@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from leadpipe.changes.reimport import new_contact
 from leadpipe.contacts import UNCHANGED, ContactRepository, Unchanged
 from leadpipe.deals.icp import DealRecord, IcpProfile
 from leadpipe.deals.roles import buying_role, is_data_provider, is_verified, role_of_contact
@@ -32,8 +33,8 @@ from leadpipe.errors import BadRequest, NotFound
 from leadpipe.hubspot.client import HubSpotClient
 from leadpipe.hubspot.deals import ClosedDeal, closed_deals
 from leadpipe.hubspot.sync import queue_sync
-from leadpipe.models import Contact, HubSpotRef, IcpFit, PipelineStatus, SourceRef, utcnow
-from leadpipe.normalize import FieldProblem, company_domain, domain_from_website, email_domain, normalize_email
+from leadpipe.models import Contact, HubSpotRef, IcpFit, PipelineStatus, utcnow
+from leadpipe.normalize import FieldProblem, normalize_email
 from leadpipe.observability import count, logger
 from leadpipe.queueing import send_batch
 from leadpipe.settings import Settings
@@ -81,17 +82,20 @@ class _BudgetedSignals:
         return dict(self.service.signals_for(accounts, budget=self.budget))
 
 
+def serper_key(keys: ProviderKeys, workspace: str) -> str | None:
+    """The workspace's Serper key, where the other providers' keys are (``providers/serper``), else the environment."""
+    return keys.for_workspace(workspace, {"serper": "SERPER_API_KEY"}).get("serper")
+
+
 def serper_signals(settings: Settings, keys: ProviderKeys, cache: Any) -> Callable[[str, Budget], Signals | None]:
-    """Account signals from Serper for a workspace with a Serper key (SSM ``serper`` or ``SERPER_API_KEY``), cached
-    per account in the enrichment cache; None without a key (no signals asked, none missing)."""
-    from leadpipe.deals.signals import SerperClient, SignalService
+    """Account signals from Serper for a workspace with a Serper key, cached per account in the enrichment cache;
+    None without a key (no signals asked, none missing)."""
+    from leadpipe.deals.signals import make_signal_service
 
     def make(workspace: str, budget: Budget) -> Signals | None:
-        key = keys.secret(workspace, "serper", "SERPER_API_KEY")
-        if not key:
+        if not serper_key(keys, workspace):
             return None
-        service = SignalService(lambda b: SerperClient(key, base_url=settings.serper_base_url, budget=b), cache)
-        return _BudgetedSignals(service, budget)
+        return _BudgetedSignals(make_signal_service(settings, keys, cache, workspace=workspace), budget)
 
     return make
 
@@ -261,24 +265,9 @@ class DealService:
             props = people[contact_id]
             tags = {f"deal:{o}" for o in outcome_of.get(contact_id, set())}
             if before is None:
-                website = _text(props.get("website"))
-                return Contact(
-                    workspace=ws,
-                    email=email,
-                    email_domain=email_domain(email),
-                    domain=company_domain(email, domain_from_website(website) if website else None),
-                    first_name=_text(props.get("firstname")),
-                    last_name=_text(props.get("lastname")),
-                    company=_text(props.get("company")),
-                    title=_text(props.get("jobtitle")),
-                    website=website,
-                    tags=dict.fromkeys(sorted(tags), now),
-                    hubspot=HubSpotRef(contact_id=contact_id),
-                    sources=[SourceRef(source=SOURCE, ref=contact_id, at=now, effect="created")],
-                    status=PipelineStatus.IMPORTED,
-                    created_at=now,
-                    updated_at=now,
-                )
+                created = new_contact(ws, email, props, contact_id, now, source=SOURCE)
+                created.tags = dict.fromkeys(sorted(tags), now)
+                return created
             missing = tags - set(before.tags)
             if not missing and before.hubspot and before.hubspot.contact_id:
                 return UNCHANGED
@@ -508,7 +497,7 @@ class DealService:
                 "max_limit": MAX_LIMIT,
                 "schedule": self.settings.deals_schedule,
                 "signals_provider": "serper",
-                "signals_key": bool(self.keys.secret(ws, "serper", "SERPER_API_KEY")),
+                "signals_key": bool(serper_key(self.keys, ws)),
             },
             "stats": {
                 "total_closed_deals": counts.deals,
