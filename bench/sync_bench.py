@@ -165,7 +165,6 @@ def busiest_window(times: Sequence[float], window: float = WINDOW) -> int:
 
 def bench_leadpipe(args: argparse.Namespace, contacts: list[Contact], domains: list[str]) -> dict[str, Any]:
     from leadpipe.contacts import ContactChange, ContactRepository
-    from leadpipe_local.client import ApiClient
     from leadpipe_local.runtime import LocalRuntime
 
     heading(f"(a) leadpipe: {len(contacts):,} enriched contacts over {len(domains):,} domains, through the runtime")
@@ -186,7 +185,7 @@ def bench_leadpipe(args: argparse.Namespace, contacts: list[Contact], domains: l
         },
     )
     started = time.perf_counter()
-    with runtime, ApiClient(runtime.api_url, timeout=120) as api:
+    with runtime, runtime.api_client(timeout=120) as api:
         fake = runtime.hubspot
         fake.search_lag = args.search_lag
         line(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from api_routes import contacts, deals, enrich, imports, status, sync
-from api_routes.deps import settings
+from api_routes import contacts, deals, enrich, imports, keys, status, sync
+from api_routes.deps import key_resolver
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
@@ -15,19 +15,29 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leadpipe import __version__
-from leadpipe.errors import LeadpipeError
+from leadpipe.errors import LeadpipeError, Unauthorized
 from leadpipe.observability import logger, metrics
 
 app = APIGatewayHttpResolver(enable_validation=True)
 
 
-def workspace_of_request(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
-    """The auth seam: every request is bound to one workspace here, before any route runs.
+PUBLIC_PATHS = frozenset({"/openapi.json"})
 
-    Until API keys arrive, the deployed API is protected by IAM (SigV4) and every caller works in the
-    deployment's default workspace.
-    """
-    app.append_context(workspace=settings().default_workspace)
+
+def workspace_of_request(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """Authentication, in this one place: every route but the public ones needs an API key
+    (``Authorization: Bearer <key>`` or ``x-api-key``), which binds the request to the key's workspace. Routes read
+    the workspace from ``router.context["workspace"]`` and never from the request."""
+    if app.current_event.path in PUBLIC_PATHS:
+        return next_middleware(app)
+    try:
+        workspace = key_resolver().workspace(dict(app.current_event.headers or {}))
+    except Unauthorized as exc:
+        response = _error(exc.http_status, exc.code, exc.message)
+        response.headers["WWW-Authenticate"] = 'Bearer realm="leadpipe"'
+        return response
+    app.append_context(workspace=workspace)
+    logger.append_keys(workspace=workspace)
     return next_middleware(app)
 
 
@@ -38,6 +48,7 @@ app.include_router(status.router)
 app.include_router(enrich.router)
 app.include_router(sync.router)
 app.include_router(deals.router)
+app.include_router(keys.router)
 
 
 def _error(status_code: int, code: str, message: str, details: Any = None) -> Response[Any]:

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from leadpipe_local.client import DEFAULT_API_URL, ApiClient, ApiError
+from leadpipe_local.client import DEFAULT_API_URL, DEV_KEY_FILE, ApiClient, ApiError, write_dev_key
 from leadpipe_local.render import Progress, contacts_table, row_errors, table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +68,17 @@ def cmd_up(args: argparse.Namespace) -> int:
     bucket = runtime.provisioned.ref("UploadsBucket") if runtime.provisioned else "?"
     print("leadpipe local stack is up (moto as AWS, resources from " + str(template) + ")")
     print(f"  HTTP API    {runtime.api_url}    OpenAPI: {runtime.api_url}/openapi.json")
+    dev_key = runtime.api_key("default", "leadpipe up (development)")
+    state_dir = Path(args.state_dir)
+    write_dev_key(state_dir / DEV_KEY_FILE.name, runtime.api_url, dev_key, "default")
+    (state_dir / STACK_FILE).write_text(
+        json.dumps({"aws_endpoint": runtime.aws_endpoint, "state_table": runtime.provisioned.ref("StateTable")})
+        if runtime.provisioned
+        else "{}"
+    )
+    print(f"  API key     {dev_key}")
+    print(f"              workspace default; saved to {state_dir / DEV_KEY_FILE.name} for leadpipe commands;")
+    print("              send it as 'Authorization: Bearer <key>' (or x-api-key). More: leadpipe keys create")
     print(f"  AWS (moto)  {runtime.aws_endpoint}    e.g. AWS_ENDPOINT_URL={runtime.aws_endpoint} aws s3 ls")
     print(f"  uploads     s3://{bucket}/incoming/   (drop CSV files here to import them)")
     if runtime.hubspot is not None:
@@ -91,6 +102,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         stop.wait()
     finally:
         print("\nstopping…")
+        (state_dir / STACK_FILE).unlink(missing_ok=True)
         runtime.stop()
     return 0
 
@@ -118,6 +130,12 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         if args.function not in runtime.pools:
             print(f"error: no function {args.function}; the template has {', '.join(runtime.pools)}", file=sys.stderr)
             return 2
+        http = event.get("requestContext", {}).get("http") if isinstance(event, dict) else None
+        headers = event.get("headers") if isinstance(event, dict) else None
+        if http and isinstance(headers, dict) and not {"authorization", "x-api-key"} & {h.lower() for h in headers}:
+            # the fresh stack has no keys yet: give the event one of its default workspace, as a caller would
+            headers["authorization"] = f"Bearer {runtime.api_key('default', 'leadpipe invoke')}"
+            print("(the event carries no API key: added a new key of this stack's default workspace)", file=sys.stderr)
         try:
             result = runtime.invoke(args.function, event)
         except InvokeError as exc:
@@ -401,6 +419,78 @@ def cmd_contact(args: argparse.Namespace) -> int:
     return 0
 
 
+STACK_FILE = "stack.json"  # written by `leadpipe up`: where the running local stack's AWS (moto) and tables are
+
+
+def _key_store(args: argparse.Namespace) -> Any:
+    """The API key store of a deployed stack (``--stack``: its StateTableName output, your AWS credentials) or of
+    the local stack that ``leadpipe up`` is running."""
+    import boto3
+
+    from leadpipe.apikeys import ApiKeyStore
+
+    if args.stack:
+        region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        cfn = boto3.client("cloudformation", region_name=region)
+        try:
+            stack = cfn.describe_stacks(StackName=args.stack)["Stacks"][0]
+        except Exception as exc:
+            raise SystemExit(f"cannot read stack {args.stack}: {exc}") from exc
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        if "StateTableName" not in outputs:
+            raise SystemExit(f"stack {args.stack} has no StateTableName output: is it a leadpipe stack?")
+        return ApiKeyStore(boto3.client("dynamodb", region_name=region), outputs["StateTableName"])
+    stack_file = Path(args.state_dir) / STACK_FILE
+    try:
+        local = json.loads(stack_file.read_text(encoding="utf-8"))
+        endpoint, table = local["aws_endpoint"], local["state_table"]
+    except (OSError, ValueError, KeyError):
+        raise SystemExit(
+            f"no local stack found ({stack_file} is missing): start one with `leadpipe up`, "
+            "or pass --stack NAME for a deployed stack"
+        ) from None
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
+    )
+    return ApiKeyStore(client, table)
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from leadpipe.errors import LeadpipeError
+
+    store = _key_store(args)
+    try:
+        if args.action == "create":
+            key, record = store.create(args.workspace, args.name or "")
+            if args.json:
+                print(json.dumps(record.view() | {"api_key": key}, indent=2))
+            else:
+                print(key)
+                print(
+                    f"(key {record.key_id} for workspace {record.workspace}; shown once — only its hash is kept)",
+                    file=sys.stderr,
+                )
+            return 0
+        if args.action == "revoke":
+            record = store.revoke(args.workspace, args.key_id)
+            print(f"revoked key {record.key_id} ({record.hint}…) of workspace {record.workspace}")
+            return 0
+        records = store.list(args.workspace)
+    except LeadpipeError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    rows = [
+        [r.key_id, r.hint + "…", r.name, r.created_at.isoformat(timespec="seconds"), "revoked" if r.revoked_at else ""]
+        for r in records
+    ]
+    _print(args, [r.view() for r in records], table(rows, ["id", "key", "name", "created", ""]))
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     with ApiClient(args.api_url) as api:
         status = api.status()
@@ -537,6 +627,25 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="configuration and contact counts")
     client(status)
     status.set_defaults(func=cmd_status)
+
+    keys = sub.add_parser("keys", help="API keys: create (shown once), list, revoke — local stack or --stack NAME")
+    keys_sub = keys.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("create", "create a key for a workspace and print it (once)"),
+        ("list", "list a workspace's keys"),
+        ("revoke", "revoke one of a workspace's keys"),
+    ):
+        p = keys_sub.add_parser(action, help=text)
+        p.add_argument("--workspace", default="default", help="the workspace the key belongs to (default: default)")
+        p.add_argument("--stack", help="a deployed stack's name (default: the local stack `leadpipe up` runs)")
+        p.add_argument("--region", help="the deployed stack's region (default $AWS_REGION)")
+        p.add_argument("--state-dir", default=".leadpipe", help="the local stack's state directory")
+        p.add_argument("--json", action="store_true", help="print JSON")
+        if action == "create":
+            p.add_argument("--name", help="what the key is for")
+        if action == "revoke":
+            p.add_argument("key_id", help="the key's id (see `leadpipe keys list`)")
+        p.set_defaults(func=cmd_keys)
     return parser
 
 

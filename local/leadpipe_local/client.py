@@ -1,14 +1,16 @@
 """A client of leadpipe's HTTP API, used by the ``leadpipe`` command (local stack or a deployed one).
 
-Against a deployed stack the API uses IAM authorization: requests are signed with SigV4 using the caller's AWS
-credentials. Against the local runtime (127.0.0.1/localhost) nothing is signed.
+Every route but /openapi.json needs an API key. The client takes it from ``api_key``, else ``$LEADPIPE_API_KEY``,
+else (for the local stack only) the development key that ``leadpipe up`` / ``leadpipe demo`` wrote to
+``.leadpipe/dev-api-key.json`` for that stack's URL.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -17,6 +19,7 @@ import httpx
 
 DEFAULT_API_URL = "http://127.0.0.1:3000"
 BODY_LIMIT = 4 * 1024 * 1024  # above this, files go through a presigned upload
+DEV_KEY_FILE = Path(".leadpipe") / "dev-api-key.json"
 
 
 class ApiError(Exception):
@@ -33,50 +36,40 @@ def _is_local(url: str) -> bool:
     return host in {"127.0.0.1", "localhost", "::1"}
 
 
-class _SigV4(httpx.Auth):
-    """Signs requests for an API Gateway endpoint protected by IAM."""
+def write_dev_key(path: Path, api_url: str, api_key: str, workspace: str) -> None:
+    """Remember the local stack's development key, readable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"api_url": api_url, "api_key": api_key, "workspace": workspace}) + "\n")
+    path.chmod(0o600)
 
-    def __init__(self, region: str) -> None:
-        import boto3
 
-        credentials = boto3.session.Session().get_credentials()
-        if credentials is None:
-            raise ApiError(0, "no_credentials", "no AWS credentials found to sign requests to the deployed API")
-        self.credentials = credentials.get_frozen_credentials()
-        self.region = region
-
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-
-        aws = AWSRequest(
-            method=request.method,
-            url=str(request.url),
-            data=request.content,
-            headers={"content-type": request.headers.get("content-type", "")},
-        )
-        SigV4Auth(self.credentials, "execute-api", self.region).add_auth(aws)
-        for name, value in aws.headers.items():
-            request.headers[name] = value
-        yield request
+def read_dev_key(api_url: str, path: Path = DEV_KEY_FILE) -> str | None:
+    """The development key written for this local URL, if any."""
+    if not _is_local(api_url):
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or str(data.get("api_url", "")).rstrip("/") != api_url.rstrip("/"):
+        return None
+    key = data.get("api_key")
+    return key if isinstance(key, str) else None
 
 
 class ApiClient:
     def __init__(
-        self, base_url: str | None = None, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = (base_url or os.environ.get("LEADPIPE_API_URL") or DEFAULT_API_URL).rstrip("/")
-        auth: httpx.Auth | None = None
-        if not _is_local(self.base_url):
-            host = urlsplit(self.base_url).hostname or ""
-            parts = host.split(".")
-            region = (
-                parts[2]
-                if len(parts) > 3 and parts[1] == "execute-api"
-                else os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
-            )
-            auth = _SigV4(region)
-        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, auth=auth, transport=transport)
+        self.api_key = api_key or os.environ.get("LEADPIPE_API_KEY") or read_dev_key(self.base_url)
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers, transport=transport)
 
     def close(self) -> None:
         self.http.close()
@@ -241,6 +234,15 @@ class ApiClient:
 
     def status(self) -> dict[str, Any]:
         return self._request("GET", "/status")  # type: ignore[no-any-return]
+
+    def keys(self) -> list[dict[str, Any]]:
+        return self._request("GET", "/keys")["items"]  # type: ignore[no-any-return]
+
+    def create_key(self, name: str = "") -> dict[str, Any]:
+        return self._request("POST", "/keys", json={"name": name})  # type: ignore[no-any-return]
+
+    def revoke_key(self, key_id: str) -> dict[str, Any]:
+        return self._request("DELETE", f"/keys/{quote(key_id, safe='')}")  # type: ignore[no-any-return]
 
     def openapi(self) -> dict[str, Any]:
         return self._request("GET", "/openapi.json")  # type: ignore[no-any-return]

@@ -68,7 +68,8 @@ def run_demo(
         _say(out, f"  HTTP API   {runtime.api_url}   (OpenAPI document: {runtime.api_url}/openapi.json)")
         _say(out, f"  AWS        {runtime.aws_endpoint}   (moto; uploads bucket s3://{bucket})")
         _say(out, f"  functions  {', '.join(runtime.pools)} — ready in {time.monotonic() - started:.1f}s")
-        api = ApiClient(runtime.api_url)
+        api = runtime.api_client()
+        _say(out, f"  API key    {api.api_key[:7]}… (workspace default; every route but /openapi.json needs one)")
 
         _say(out)
         _say(out, f"▸ 1/2  import {csv_path.name} through the HTTP API (POST /imports, Content-Type: text/csv)")

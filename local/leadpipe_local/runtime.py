@@ -41,6 +41,7 @@ from botocore.config import Config
 
 from leadpipe_local import apigw
 from leadpipe_local.cfn import Resolver, TemplateError, load_template, merge_globals
+from leadpipe_local.client import ApiClient
 from leadpipe_local.provision import Provisioned, Provisioner
 from leadpipe_local.schedule import Schedule
 from leadpipe_local.worker import FunctionSpec, serve
@@ -281,6 +282,7 @@ class LocalRuntime:
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
         self.errors: list[str] = []
+        self._api_keys: dict[str, str] = {}
 
     # -------------------------------------------------------------------------------------------- lifecycle
 
@@ -301,6 +303,25 @@ class LocalRuntime:
             aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
             config=Config(retries={"mode": "standard", "max_attempts": 3}),
         )
+
+    def api_key(self, workspace: str = "default", name: str = "local development") -> str:
+        """An API key for ``workspace`` on this stack, created on first use (as ``leadpipe keys create`` does)."""
+        if workspace not in self._api_keys:
+            from leadpipe.apikeys import ApiKeyStore
+
+            if self.provisioned is None:
+                raise RuntimeError("the local stack is not started")
+            store = ApiKeyStore(self.client("dynamodb"), self.provisioned.ref("StateTable"))
+            self._api_keys[workspace] = store.create(workspace, name)[0]
+        return self._api_keys[workspace]
+
+    def auth_headers(self, workspace: str = "default") -> dict[str, str]:
+        """The header that authenticates a request as ``workspace`` (for raw HTTP calls)."""
+        return {"Authorization": f"Bearer {self.api_key(workspace)}"}
+
+    def api_client(self, workspace: str = "default", **kwargs: Any) -> ApiClient:
+        """A client of this stack's HTTP API holding a key of ``workspace``."""
+        return ApiClient(self.api_url, api_key=self.api_key(workspace), **kwargs)
 
     def start(self) -> LocalRuntime:
         self.state_dir.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,13 @@ class BadRequest(LeadpipeError):
     http_status = 400
 
 
+class Unauthorized(LeadpipeError):
+    """No API key, or one that is unknown or revoked (HTTP 401)."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
 class NotFound(LeadpipeError):
     code = "not_found"
     http_status = 404

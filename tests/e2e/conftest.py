@@ -23,8 +23,16 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
 
 @pytest.fixture
 def api(runtime: LocalRuntime) -> Iterator[ApiClient]:
-    with ApiClient(runtime.api_url) as client:
+    with runtime.api_client() as client:
         yield client
+
+
+@pytest.fixture
+def cli_key(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The ``leadpipe`` commands run in-process authenticate with the session stack's default key."""
+    key = runtime.api_key()
+    monkeypatch.setenv("LEADPIPE_API_KEY", key)
+    return key
 
 
 @pytest.fixture

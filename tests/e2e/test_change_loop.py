@@ -39,7 +39,7 @@ def loop_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRunt
 
 @pytest.fixture
 def loop_api(loop_runtime: LocalRuntime) -> Iterator[ApiClient]:
-    with ApiClient(loop_runtime.api_url) as client:
+    with loop_runtime.api_client() as client:
         yield client
 
 
@@ -154,9 +154,13 @@ def test_post_imports_hubspot_brings_the_portals_contacts_in(loop_runtime: Local
     )
     created.raise_for_status()
     ids = {r["properties"]["email"]: r["id"] for r in created.json()["results"]}
-    bad = httpx.post(loop_runtime.api_url + "/imports", json={"source": "lemlist"}, timeout=10)
+    bad = httpx.post(
+        loop_runtime.api_url + "/imports", json={"source": "lemlist"}, headers=loop_runtime.auth_headers(), timeout=10
+    )
     assert bad.status_code == 400 and "campaign_id" in bad.json()["error"]["message"]
-    response = httpx.post(loop_runtime.api_url + "/imports", json={"source": "hubspot"}, timeout=10)
+    response = httpx.post(
+        loop_runtime.api_url + "/imports", json={"source": "hubspot"}, headers=loop_runtime.auth_headers(), timeout=10
+    )
     assert response.status_code == 202, response.text
     job = loop_api.wait_job(response.json()["job_id"], timeout=60)
     assert job["status"] == "completed" and job["source"] == "hubspot"
@@ -166,9 +170,12 @@ def test_post_imports_hubspot_brings_the_portals_contacts_in(loop_runtime: Local
         assert contact["hubspot"]["contact_id"] == contact_id and contact["sources"][0]["source"] == "hubspot"
 
 
-def test_the_cli_imports_the_portal(loop_runtime: LocalRuntime, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_cli_imports_the_portal(
+    loop_runtime: LocalRuntime, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from leadpipe_local.cli import main
 
+    monkeypatch.setenv("LEADPIPE_API_KEY", loop_runtime.api_key())
     url = ["--api-url", loop_runtime.api_url]
     assert main(["import", "--hubspot", *url]) == 0
     out = capsys.readouterr().out

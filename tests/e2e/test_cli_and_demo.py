@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from leadpipe_local.cli import main
-from leadpipe_local.client import ApiClient
 from leadpipe_local.demo import run_demo
 from leadpipe_local.runtime import LocalRuntime
 from tests.conftest import ROOT, TEMPLATE
@@ -17,7 +16,7 @@ from tests.e2e.conftest import csv_for, write
 
 
 def test_import_contacts_status_jobs_and_contact_commands(
-    runtime: LocalRuntime, tmp_path: Path, domain: str, capsys: pytest.CaptureFixture[str]
+    runtime: LocalRuntime, tmp_path: Path, domain: str, capsys: pytest.CaptureFixture[str], cli_key: str
 ) -> None:
     path = write(tmp_path, "cli.csv", csv_for(domain, 6) + b"bad-row,,,,\n")
     url = ["--api-url", runtime.api_url]
@@ -46,7 +45,7 @@ def test_import_contacts_status_jobs_and_contact_commands(
 
 
 def test_import_refuses_a_bad_file_with_the_reason(
-    runtime: LocalRuntime, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    runtime: LocalRuntime, tmp_path: Path, capsys: pytest.CaptureFixture[str], cli_key: str
 ) -> None:
     path = write(tmp_path, "no-email.csv", b"Name,Company\nAnn,Acme\n")
     assert main(["import", str(path), "--api-url", runtime.api_url]) == 1
@@ -112,7 +111,7 @@ def test_a_large_import_continues_across_invocations_through_the_runtime(tmp_pat
         retry_delay=0,
         env_overrides={"ImportFunction": {"IMPORT_CHUNK_ROWS": "25", "IMPORT_TIME_MARGIN_MS": str(10**9)}},
     )
-    with rt, ApiClient(rt.api_url) as api:
+    with rt, rt.api_client() as api:
         rt.wait_until_idle()  # S3's test event for the new notification configuration has been consumed
         baseline = rt.pools["ImportFunction"].stats["invocations"]
         job = api.import_csv(csv_for(domain, 240) + csv_for(domain, 10, header=""), "long.csv")
@@ -166,7 +165,34 @@ def test_up_serves_until_ctrl_c_and_stops_everything(tmp_path: Path) -> None:
     api = re.search(r"HTTP API\s+(http://127\.0\.0\.1:\d+)", output)
     aws = re.search(r"AWS \(moto\)\s+(http://127\.0\.0\.1:\d+)", output)
     assert api and aws, output
-    assert httpx.get(api.group(1) + "/status", timeout=10).json()["total"] == 0
+    leadpipe = [sys.executable, "-m", "leadpipe_local.cli"]
+    key = re.search(r"API key\s+(lp_[A-Za-z0-9_-]{43})", output)
+    assert key, output
+    assert httpx.get(api.group(1) + "/status", timeout=10).status_code == 401  # no key, no answer
+    status = httpx.get(api.group(1) + "/status", headers={"x-api-key": key.group(1)}, timeout=10).json()
+    assert status["total"] == 0 and status["workspace"] == "default"
+    saved = json.loads((tmp_path / "dev-api-key.json").read_text())
+    assert saved == {"api_url": api.group(1), "api_key": key.group(1), "workspace": "default"}
+    assert (tmp_path / "dev-api-key.json").stat().st_mode & 0o077 == 0  # the owner's only
+    # `leadpipe keys create` against the running local stack: a key of another workspace, printed once
+    created = subprocess.run(
+        [*leadpipe, "keys", "create", "--workspace", "acme", "--name", "ci", "--state-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    acme_key = created.stdout.strip()
+    assert re.fullmatch(r"lp_[A-Za-z0-9_-]{43}", acme_key), created
+    assert "shown once" in created.stderr
+    acme = httpx.get(api.group(1) + "/status", headers={"Authorization": f"Bearer {acme_key}"}, timeout=10)
+    assert acme.json()["workspace"] == "acme"
+    listed = subprocess.run(
+        [*leadpipe, "keys", "list", "--workspace", "acme", "--json", "--state-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert [k["name"] for k in json.loads(listed.stdout)] == ["ci"] and acme_key not in listed.stdout
     assert "ImportFunction" in output and "incoming/" in output
     children = subprocess.run(
         ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True, check=False
@@ -192,7 +218,7 @@ def test_up_serves_until_ctrl_c_and_stops_everything(tmp_path: Path) -> None:
 
 
 def test_enrich_command_queues_and_waits(
-    runtime: LocalRuntime, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    runtime: LocalRuntime, tmp_path: Path, capsys: pytest.CaptureFixture[str], cli_key: str
 ) -> None:
     import csv as _csv
 

@@ -100,7 +100,9 @@ def test_closed_deals_are_enriched_and_the_icp_profile_scores_every_contact(
     del domains
 
     for bad in ({"lookbackMonths": 25}, {"limit": 101}, {"lookbackMonths": 0}, {"unknown": 1}):
-        refused = httpx.post(runtime.api_url + "/deals/enrichment", json=bad, timeout=10)
+        refused = httpx.post(
+            runtime.api_url + "/deals/enrichment", json=bad, headers=runtime.auth_headers(), timeout=10
+        )
         assert refused.status_code == 400, (bad, refused.text)
 
     run = api.start_deal_enrichment(lookback_months=6, limit=100)

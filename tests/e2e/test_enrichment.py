@@ -110,6 +110,7 @@ def test_post_enrich_by_emails_and_by_filter(api: ApiClient, runtime: LocalRunti
             "emails": [people[0][0].upper(), "nobody@nowhere.example", "not an email"],
             "options": {"cache": True, "includeCompany": True, "minQuality": 0.1},
         },
+        headers=runtime.auth_headers(),
         timeout=30,
     )
     assert response.status_code == 202, response.text
@@ -127,7 +128,9 @@ def test_post_enrich_by_emails_and_by_filter(api: ApiClient, runtime: LocalRunti
     assert contact["status_reason"] is None and contact["enrichment_meta"]["min_quality"] == 0.1
     assert contact["enrichment_meta"]["cache_hits"] >= 2  # inside the TTL: answers came from the cache
 
-    by_filter = httpx.post(runtime.api_url + "/enrich", json={"filter": {"tag": tag}}, timeout=30).json()
+    by_filter = httpx.post(
+        runtime.api_url + "/enrich", json={"filter": {"tag": tag}}, headers=runtime.auth_headers(), timeout=30
+    ).json()
     assert by_filter["queued"] == 3 and by_filter["not_found"] == [] and by_filter["invalid"] == []
 
 
@@ -144,7 +147,7 @@ def test_post_enrich_by_emails_and_by_filter(api: ApiClient, runtime: LocalRunti
     ],
 )
 def test_post_enrich_refuses_a_bad_request(runtime: LocalRuntime, body: dict[str, Any]) -> None:
-    response = httpx.post(runtime.api_url + "/enrich", json=body, timeout=30)
+    response = httpx.post(runtime.api_url + "/enrich", json=body, headers=runtime.auth_headers(), timeout=30)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "validation_error"
 
@@ -184,7 +187,7 @@ def test_a_real_adapter_keyed_from_ssm_answers_through_the_runtime(tmp_path: Pat
         parameters={"EnrichProviders": "apollo,sample"},
         env_overrides={"EnrichFunction": {"APOLLO_BASE_URL": apollo.url}, "ApiFunction": {}},
     )
-    with rt, ApiClient(rt.api_url) as api:
+    with rt, rt.api_client() as api:
         # Keys are read with a 5-minute cache per container: store it before anything asks.
         rt.client("ssm").put_parameter(
             Name="/leadpipe/dev/workspaces/default/providers/apollo", Value="apollo-test-key", Type="SecureString"
@@ -211,7 +214,7 @@ def test_without_auto_enrich_the_rule_does_not_exist_and_post_enrich_still_works
     rt = LocalRuntime(
         TEMPLATE, api_port=0, state_dir=tmp_path, retry_delay=0, parameters={"AutoEnrichOnImport": "false"}
     )
-    with rt, ApiClient(rt.api_url) as api:
+    with rt, rt.api_client() as api:
         bus = rt.provisioned.ref("EventBus")  # type: ignore[union-attr]
         assert rt.client("events").list_rules(EventBusName=bus)["Rules"] == []
         domain = known_domains(1)[0]
@@ -220,7 +223,7 @@ def test_without_auto_enrich_the_rule_does_not_exist_and_post_enrich_still_works
         rt.wait_until_idle(30)
         assert api.contact(f"solo@{domain}")["status"] == "imported"
         assert api.status()["config"]["auto_enrich_on_import"] is False
-        accepted = httpx.post(rt.api_url + "/enrich", json={"emails": [f"solo@{domain}"]}, timeout=30).json()
+        accepted = api.http.post("/enrich", json={"emails": [f"solo@{domain}"]}, timeout=30).json()
         assert accepted["queued"] == 1
         contact = wait_until(lambda: api.contact(f"solo@{domain}"), lambda c: c["status"] == "enriched")
         assert contact["enrichment"]["company_name"]["provider"] == "sample"

@@ -100,6 +100,7 @@ def test_s3_drop_with_spaces_and_unicode(api: ApiClient, runtime: LocalRuntime, 
 
 
 def raw(runtime: LocalRuntime, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    kwargs["headers"] = runtime.auth_headers() | kwargs.get("headers", {})
     return httpx.request(method, runtime.api_url + path, timeout=30, **kwargs)
 
 

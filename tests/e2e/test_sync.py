@@ -44,6 +44,7 @@ def test_post_sync_writes_contacts_and_their_company_to_hubspot(api: ApiClient, 
     response = httpx.post(
         runtime.api_url + "/sync",
         json={"emails": [emails[0].upper(), emails[1], "nobody@nowhere.example", "not an email"]},
+        headers=runtime.auth_headers(),
         timeout=30,
     )
     assert response.status_code == 202, response.text
@@ -108,7 +109,7 @@ def test_post_sync_by_filter_with_options(api: ApiClient, runtime: LocalRuntime)
     ],
 )
 def test_post_sync_refuses_a_bad_request(runtime: LocalRuntime, body: dict[str, Any]) -> None:
-    response = httpx.post(runtime.api_url + "/sync", json=body, timeout=30)
+    response = httpx.post(runtime.api_url + "/sync", json=body, headers=runtime.auth_headers(), timeout=30)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "validation_error"
 
@@ -124,7 +125,7 @@ def test_sync_settings_are_read_validated_and_replaced(runtime: LocalRuntime, ap
         {**original, "mapping": [{"source": "title", "property": "jobtitle", "policy": "sometimes"}]},
     ]
     for body in bad:
-        response = httpx.put(runtime.api_url + "/settings/sync", json=body, timeout=30)
+        response = httpx.put(runtime.api_url + "/settings/sync", json=body, headers=runtime.auth_headers(), timeout=30)
         assert response.status_code == 400, (body, response.text)
     try:
         changed = {
@@ -145,7 +146,7 @@ def test_sync_settings_are_read_validated_and_replaced(runtime: LocalRuntime, ap
 
 
 def test_the_cli_syncs_waits_and_shows_the_log(
-    api: ApiClient, runtime: LocalRuntime, capsys: pytest.CaptureFixture[str]
+    api: ApiClient, runtime: LocalRuntime, capsys: pytest.CaptureFixture[str], cli_key: str
 ) -> None:
     _, emails = enriched_people(api, runtime, 2, domain_index=7)
     url = ["--api-url", runtime.api_url]
@@ -170,7 +171,7 @@ def test_with_auto_sync_enriched_contacts_reach_hubspot_on_their_own(tmp_path: P
     rt = LocalRuntime(
         TEMPLATE, api_port=0, state_dir=tmp_path, retry_delay=0, parameters={"AutoSyncAfterEnrich": "true"}
     )
-    with rt, ApiClient(rt.api_url) as api:
+    with rt, rt.api_client() as api:
         bus = rt.provisioned.ref("EventBus")  # type: ignore[union-attr]
         rules = {r["Name"] for r in rt.client("events").list_rules(EventBusName=bus)["Rules"]}
         assert any("AutoSync" in name for name in rules) and any("AutoEnrich" in name for name in rules)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from leadpipe.apikeys import ApiKeyStore, KeyResolver
 from leadpipe.aws import AwsClients
 from leadpipe.contacts import ContactRepository
 from leadpipe.deals.service import DealService
@@ -23,6 +24,17 @@ def settings() -> Settings:
     return get_settings().require(
         "contacts_table", "state_table", "uploads_bucket", "import_queue_url", "enrich_queue_url", "sync_queue_url"
     )
+
+
+@cache
+def api_keys() -> ApiKeyStore:
+    return ApiKeyStore(clients.dynamodb, settings().state_table)
+
+
+@cache
+def key_resolver() -> KeyResolver:
+    """Key -> workspace, cached per container (see leadpipe.apikeys)."""
+    return KeyResolver(api_keys())
 
 
 @cache
