@@ -32,7 +32,8 @@ typecheck: $(STAMP)
 	MYPYPATH=functions/api:functions/import:functions/enrich:functions/sync $(BIN)/mypy shared/leadpipe \
 	  functions/api/api_handler.py functions/api/api_routes functions/import/import_handler.py \
 	  functions/enrich/enrich_handler.py functions/sync/sync_handler.py functions/webhook/webhook_handler.py \
-	  functions/polling/polling_handler.py functions/deals/deals_handler.py
+	  functions/polling/polling_handler.py functions/deals/deals_handler.py functions/retention/retention_handler.py \
+  functions/activity/activity_handler.py
 
 template: $(STAMP)
 	$(BIN)/cfn-lint template.yaml

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
-from api_routes import contacts, deals, enrich, imports, keys, status, sync
+from api_routes import activity, contacts, deals, dlq, enrich, erasure, imports, keys, status, summary, sync
+from api_routes import workspace as workspace_settings
 from api_routes.deps import key_resolver
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -22,33 +26,70 @@ app = APIGatewayHttpResolver(enable_validation=True)
 
 
 PUBLIC_PATHS = frozenset({"/openapi.json"})
+# Routes whose request body is not JSON (POST /imports takes the CSV file itself, or JSON).
+RAW_BODY_ROUTES = frozenset({("POST", "/imports")})
 
 
-def workspace_of_request(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
-    """Authentication, in this one place: every route but the public ones needs an API key
-    (``Authorization: Bearer <key>`` or ``x-api-key``), which binds the request to the key's workspace. Routes read
-    the workspace from ``router.context["workspace"]`` and never from the request."""
-    if app.current_event.path in PUBLIC_PATHS:
-        return next_middleware(app)
-    try:
-        workspace = key_resolver().workspace(dict(app.current_event.headers or {}))
-    except Unauthorized as exc:
-        response = _error(exc.http_status, exc.code, exc.message)
-        response.headers["WWW-Authenticate"] = 'Bearer realm="leadpipe"'
-        return response
-    app.append_context(workspace=workspace)
-    logger.append_keys(workspace=workspace)
-    return next_middleware(app)
+def gate(event: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
+    """What every request passes before routing and validation: (workspace, None), or (None, the refusal).
+
+    Authentication happens here, in this one place: every route but the public ones needs an API key
+    (``Authorization: Bearer <key>`` or ``x-api-key``), which binds the request to the key's workspace; routes read
+    it from ``router.context["workspace"]`` and never from the request. Then a body sent to a JSON route must be JSON
+    (415) and UTF-8 (400) — a form post or a CSV sent to /enrich is the caller's mistake, not a 500. This runs before
+    the resolver because its validation middleware runs before any middleware of ours: a caller without a key
+    learns nothing about a route's schema.
+    """
+    path = str(event.get("rawPath") or "/")
+    http = (event.get("requestContext") or {}).get("http") or {}
+    method = str(http.get("method") or "GET").upper()
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    workspace = None
+    if path not in PUBLIC_PATHS:
+        try:
+            workspace = key_resolver().workspace(headers)
+        except Unauthorized as exc:
+            return None, _refusal(
+                exc.http_status, exc.code, exc.message, {"WWW-Authenticate": 'Bearer realm="leadpipe"'}
+            )
+    body = event.get("body")
+    if method in {"POST", "PUT", "PATCH"} and body and (method, path) not in RAW_BODY_ROUTES:
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+            message = (
+                f"Content-Type {content_type!r} is not accepted by {method} {path}: send JSON "
+                "(Content-Type: application/json)"
+            )
+            return None, _refusal(415, "unsupported_media_type", message)
+        if event.get("isBase64Encoded"):
+            try:
+                base64.b64decode(body, validate=True).decode("utf-8")
+            except (ValueError, UnicodeDecodeError):
+                return None, _refusal(400, "invalid_body", "the body is not UTF-8 text: send JSON")
+    return workspace, None
 
 
-app.use(middlewares=[workspace_of_request])
+def _refusal(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", **(headers or {})},
+        "body": json.dumps({"error": {"code": code, "message": message}}),
+        "isBase64Encoded": False,
+    }
+
+
 app.include_router(imports.router)
 app.include_router(contacts.router)
+app.include_router(erasure.router)
 app.include_router(status.router)
+app.include_router(summary.router)
+app.include_router(activity.router)
 app.include_router(enrich.router)
 app.include_router(sync.router)
 app.include_router(deals.router)
 app.include_router(keys.router)
+app.include_router(workspace_settings.router)
+app.include_router(dlq.router)
 
 
 def _error(status_code: int, code: str, message: str, details: Any = None) -> Response[Any]:
@@ -76,6 +117,11 @@ def _validation_error(exc: RequestValidationError) -> Response[Any]:
         for e in exc.errors()
     ]
     return _error(400, "validation_error", "the request is not valid", details)
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def _unsupported_content_type(exc: RequestUnsupportedContentType) -> Response[Any]:
+    return _error(415, "unsupported_media_type", "this route takes a JSON body (Content-Type: application/json)")
 
 
 @app.not_found
@@ -141,7 +187,16 @@ WEBHOOK_OPERATION: dict[str, Any] = {
 }
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+# log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: request bodies carry secrets (PUT /settings/hubspot, ...)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    workspace, refusal = gate(event)
+    if refusal is not None:
+        return refusal
+    if workspace is not None:
+        app.append_context(workspace=workspace)  # cleared by the resolver when the request is done
+        logger.append_keys(workspace=workspace)
+    else:
+        logger.remove_keys(["workspace"])
     return app.resolve(event, context)

@@ -64,6 +64,7 @@ def service() -> DealService:
         workspaces=workspace_repository(clients.dynamodb, settings),
         enricher=WaterfallEnricher(enrich),
         signals=serper_signals(settings, keys, cache_table),
+        suppression=enrich.suppression,
     )
 
 

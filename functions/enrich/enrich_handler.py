@@ -20,6 +20,7 @@ from leadpipe.events import EventPublisher
 from leadpipe.observability import logger, metrics
 from leadpipe.settings import get_settings
 from leadpipe.suppression import SuppressionList, secret_salt
+from leadpipe.workspaces import workspace_repository
 
 clients = AwsClients()
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -60,6 +61,7 @@ def service() -> EnrichService:
             secret_salt(settings.suppression_salt_secret, clients.get("secretsmanager")),
         ),
         intelligence=intelligence,
+        workspaces=workspace_repository(clients.dynamodb, settings),
     )
 
 

@@ -24,6 +24,7 @@ from leadpipe.jobs import JobRepository
 from leadpipe.observability import logger, metrics
 from leadpipe.remote_import import make_reader
 from leadpipe.settings import get_settings
+from leadpipe.suppression import SuppressionList, secret_salt
 from leadpipe.workspaces import workspace_repository
 
 clients = AwsClients()
@@ -33,7 +34,9 @@ CHANGE_TYPE = "change.batch"
 
 @cache
 def service() -> ImportService:
-    settings = get_settings().require("contacts_table", "state_table", "event_bus_name", "import_queue_url")
+    settings = get_settings().require(
+        "contacts_table", "state_table", "event_bus_name", "import_queue_url", "suppression_salt_secret"
+    )
     set_container_share(settings.hubspot_containers, settings.hubspot_limit_share)
     return ImportService(
         s3=clients.s3,
@@ -45,6 +48,18 @@ def service() -> ImportService:
         readers=lambda job, budget: make_reader(
             job, budget, settings=settings, keys=keys(), workspaces=workspace_repository(clients.dynamodb, settings)
         ),
+        suppression=suppression(),
+    )
+
+
+@cache
+def suppression() -> SuppressionList:
+    """Erased emails (salted hashes): import and re-import refuse them. The salt is read on first use."""
+    settings = get_settings().require("state_table", "suppression_salt_secret")
+    return SuppressionList(
+        clients.dynamodb,
+        settings.state_table,
+        secret_salt(settings.suppression_salt_secret, clients.get("secretsmanager")),
     )
 
 
@@ -55,7 +70,9 @@ def keys() -> ProviderKeys:
 
 @cache
 def changes() -> ChangeService:
-    settings = get_settings().require("contacts_table", "state_table", "event_bus_name", "change_queue_url")
+    settings = get_settings().require(
+        "contacts_table", "state_table", "event_bus_name", "change_queue_url", "suppression_salt_secret"
+    )
     set_container_share(settings.hubspot_containers, settings.hubspot_limit_share)
     return ChangeService(
         contacts=ContactRepository(clients.dynamodb, settings.contacts_table),
@@ -67,6 +84,7 @@ def changes() -> ChangeService:
         keys=keys(),
         workspaces=workspace_repository(clients.dynamodb, settings),
         cache=EnrichmentCache(clients.dynamodb, settings.enrich_cache_table) if settings.enrich_cache_table else None,
+        suppression=suppression(),
     )
 
 

@@ -2,8 +2,10 @@
 
 Local stack:  ``leadpipe up``, ``leadpipe demo``.
 API clients:  ``leadpipe import FILE``, ``leadpipe jobs``, ``leadpipe job ID``, ``leadpipe contacts``,
-              ``leadpipe contact EMAIL``, ``leadpipe status`` — against ``--api-url`` (default the local stack,
-              or $LEADPIPE_API_URL; a deployed stack's ApiUrl output works too, signed with your AWS credentials).
+              ``leadpipe contact EMAIL``, ``leadpipe status``, ``leadpipe summary``, ``leadpipe activity``,
+              ``leadpipe settings`` — against ``--api-url``
+              (default the local stack, or $LEADPIPE_API_URL; a deployed stack's ApiUrl output works too, signed
+              with your AWS credentials).
 """
 
 from __future__ import annotations
@@ -366,7 +368,14 @@ def cmd_contacts(args: argparse.Namespace) -> int:
         items: list[dict[str, Any]] = []
         cursor = args.cursor
         while True:
-            page = api.contacts(status=args.status, domain=args.domain, tag=args.tag, limit=args.limit, cursor=cursor)
+            page = api.contacts(
+                status=args.status,
+                domain=args.domain,
+                tag=args.tag,
+                custom=args.custom,
+                limit=args.limit,
+                cursor=cursor,
+            )
             items.extend(page["items"])
             cursor = page.get("next_cursor")
             if not args.all or not cursor:
@@ -491,17 +500,366 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _setting_value(text: str) -> Any:
+    """A ``settings set`` value: default/null -> None (back to the default), true/false, a number, else text."""
+    lowered = text.strip().lower()
+    if lowered in ("default", "null", "none"):
+        return None
+    if lowered in ("true", "on", "yes"):
+        return True
+    if lowered in ("false", "off", "no"):
+        return False
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def settings_changes(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs as a PUT /settings body; ``sync_options.X=...`` and ``overwrite.PROPERTY=...`` nest."""
+    changes: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"not KEY=VALUE: {pair!r} (e.g. min_quality=0.6, overwrite.jobtitle=always)")
+        section, dot, name = key.strip().partition(".")
+        if dot:
+            changes.setdefault(section, {})[name] = _setting_value(value)
+        else:
+            changes[section] = _setting_value(value)
+    return changes
+
+
+def _secret_arg(value: str | None, what: str) -> str | None:
+    """A secret from the command line: ``-`` reads it from stdin, a bare flag asks for it (not echoed)."""
+    if value is None:
+        return None
+    if value == "-":
+        return sys.stdin.readline().strip()
+    if value == "":
+        import getpass
+
+        return getpass.getpass(f"{what}: ")
+    return value
+
+
+def _secret_state(state: dict[str, Any]) -> str:
+    if not state["set"]:
+        return "not set"
+    since = f", {state['updated_at'][:19]}" if state.get("updated_at") else ""
+    return f"set ({state['source']}{since})"
+
+
+def settings_text(view: dict[str, Any]) -> str:
+    rows: list[list[Any]] = []
+    for group in ("thresholds", "automation"):
+        for name, item in view[group].items():
+            origin = "workspace" if item["source"] == "workspace" else "deployment"
+            default = f" (deployment: {item['deployment']})" if item["source"] == "workspace" else ""
+            rows.append([name, item["value"], origin + default])
+    sync = view["sync"]
+    rows.append(["burst_limit", sync["burst_limit"], ""])
+    rows += [[f"sync_options.{k}", v, ""] for k, v in sync["options"].items()]
+    hubspot = view["hubspot"]
+    rows += [[f"hubspot.{k}", "-" if hubspot[k] is None else hubspot[k], ""] for k in ("portal_id", "app_id")]
+    rows += [[f"hubspot.{k}", hubspot[k], ""] for k in ("webhooks", "polling")]
+    rows += [[f"hubspot.{k}", _secret_state(hubspot[k]), ""] for k in ("token", "client_secret")]
+    keys = [
+        [name, _secret_state(state), "yes" if state["in_waterfall"] else ""]
+        for name, state in sorted(view["providers"].items())
+    ]
+    policies = [[m["property"], m["source"], m["policy"]] for m in sync["mapping"]]
+    updated = f" (changed {view['updated_at'][:19]})" if view.get("updated_at") else " (deployment defaults)"
+    return (
+        f"workspace {view['workspace']}{updated}\n"
+        + table(rows, ["setting", "value", "from"])
+        + "\n\n"
+        + table(keys, ["provider key", "state", "in waterfall"])
+        + "\n\n"
+        + table(policies, ["HubSpot property", "leadpipe field", "overwrite"])
+    )
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    with ApiClient(args.api_url) as api:
+        action = getattr(args, "settings_action", None)
+        if action == "set":
+            view = api.put_settings(settings_changes(args.pairs))
+        elif action == "hubspot":
+            body: dict[str, Any] = {}
+            for flag, what in (("token", "HubSpot access token"), ("client_secret", "HubSpot client secret")):
+                secret = _secret_arg(getattr(args, flag), what)
+                if secret is not None:
+                    body[flag] = secret
+            for flag in ("portal_id", "app_id", "webhooks", "polling"):
+                if getattr(args, flag) is not None:
+                    body[flag] = getattr(args, flag)
+            if not body:
+                raise SystemExit(
+                    "give at least one of --token, --client-secret, --portal-id, --app-id, --webhooks, --polling"
+                )
+            view = api.put_hubspot_settings(body)
+        elif action == "provider":
+            if args.remove:
+                result = api.delete_provider_key(args.name)
+                done = "removed" if result["removed"] else "no key was stored"
+            else:
+                secret = _secret_arg(args.api_key, f"{args.name} API key")
+                if not secret:
+                    raise SystemExit("give --api-key KEY (or --api-key - to read it from stdin), or --remove")
+                result = api.put_provider_key(args.name, secret)
+                done = "stored"
+            _print(args, result, f"{args.name}: {done}; key {_secret_state(result)}")
+            return 0
+        else:
+            view = api.settings()
+        _print(args, view, settings_text(view))
+    return 0
+
+
+def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"{what} expects KEY=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    with ApiClient(args.api_url) as api:
+        report = api.erase(args.email, hubspot=args.hubspot)
+    hubspot = report["hubspot"]
+    rows = [
+        (name, report[name])
+        for name in (
+            "contact",
+            "cache_entries",
+            "job_row_errors",
+            "source_files",
+            "sync_log_errors",
+            "deal_contacts",
+            "dlq_messages",
+            "suppressed",
+            "complete",
+        )
+    ]
+    rows.append(("hubspot", f"{hubspot['status']}" + (f" ({hubspot['message']})" if hubspot.get("message") else "")))
+    notes = "".join(f"\n  note: {n}" for n in report["notes"])
+    _print(args, report, f"{report['message']}\n{table(rows, ['erased', 'count'])}{notes}")
+    return 0 if report["complete"] and hubspot["status"] != "failed" else 1
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    if not args.add and not args.remove:
+        print("error: give --add TAG and/or --remove TAG", file=sys.stderr)
+        return 2
+    report: dict[str, list[Any]] = {"updated": [], "unchanged": [], "not_found": [], "invalid": [], "rejected": []}
+    with ApiClient(args.api_url) as api:
+        for start in range(0, len(args.emails), 100):
+            done = api.tag_many(args.emails[start : start + 100], add=args.add, remove=args.remove)
+            for name, found in report.items():
+                found.extend(done[name])
+    lines = [f"{len(report['updated'])} updated, {len(report['unchanged'])} unchanged"]
+    lines += [f"  not found: {e}" for e in report["not_found"]]
+    lines += [f"  invalid: {i['value']!r} ({i['reason']})" for i in report["invalid"]]
+    lines += [f"  rejected: {r['email']} ({r['reason']})" for r in report["rejected"]]
+    _print(args, report, "\n".join(lines))
+    return 1 if report["not_found"] or report["invalid"] or report["rejected"] else 0
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    custom = _pairs(args.set, "--set")
+    if not (custom or args.unset or args.do_not_enrich is not None or args.lifecycle):
+        print("error: give --set, --unset, --do-not-enrich/--allow-enrich or --lifecycle", file=sys.stderr)
+        return 2
+    with ApiClient(args.api_url) as api:
+        contact = api.update_contact(
+            args.email,
+            set_custom=custom or None,
+            remove_custom=args.unset or None,
+            do_not_enrich=args.do_not_enrich,
+            lifecycle=args.lifecycle,
+        )
+    rows = [
+        ("tags", ", ".join(contact["tags"])),
+        ("do_not_enrich", contact["do_not_enrich"]),
+        ("lifecycle", contact["lifecycle"]),
+    ] + [(f"custom.{k}", v) for k, v in sorted(contact["custom"].items())]
+    _print(args, contact, table(rows, ["field", "value"]))
+    return 0
+
+
+def cmd_engage(args: argparse.Namespace) -> int:
+    details: dict[str, Any] = dict(_pairs(args.detail, "--detail"))
+    with ApiClient(args.api_url) as api:
+        if args.type is None:
+            listed = api.engagements(args.email, limit=args.limit)
+            rows = [(e["at"][:19], e["type"], e["id"], json.dumps(e["details"])) for e in listed["items"]]
+            text = f"{listed['email']}: {listed['lifecycle']}, {listed['total']} engagement(s)\n"
+            _print(args, listed, text + table(rows, ["at", "type", "id", "details"]))
+            return 0
+        done = api.engage(args.email, args.type, at=args.at, details=details or None, id=args.id)
+    moved = (
+        f"{done['previous_lifecycle']} -> {done['lifecycle']}"
+        if done["previous_lifecycle"] != done["lifecycle"]
+        else f"still {done['lifecycle']}"
+    )
+    what = "already recorded" if done["duplicate"] else "recorded"
+    _print(args, done, f"{done['email']}: {args.type} {what} ({done['engagement']['id']}); lifecycle {moved}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    filters = {"status": args.status, "domain": args.domain, "tag": args.tag, "custom": args.custom, "bom": args.bom}
+    with ApiClient(args.api_url) as api:
+        if args.out:
+            with Path(args.out).open("wb") as fh:
+                done = api.export(fh, **filters)
+            print(f"{done['rows']} contact(s), {len(done['columns'])} columns -> {args.out}", file=sys.stderr)
+        else:
+            done = api.export(sys.stdout.buffer, **filters)
+            sys.stdout.flush()
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     with ApiClient(args.api_url) as api:
         status = api.status()
+        stats = status["stats"]
+        rate = stats["cache_hit_rate"]
+        runs = [
+            (
+                stage,
+                stats[stage]["runs"],
+                stats[stage]["failed_runs"],
+                (last or {}).get("at", "")[:19],
+                (last or {}).get("outcome", ""),
+                (last or {}).get("request_id", ""),
+            )
+            for stage, last in stats["last_run"].items()
+        ]
         text = (
             f"workspace {status['workspace']} (stage {status['stage']}): {status['total']} contacts\n"
             + table(sorted(status["counts"].items()), ["status", "contacts"])
+            + f"\n\nenriched {stats['enriched']}, synced {stats['synced']}, failed {stats['failed']} (all runs); "
+            + f"cache hit rate {'-' if rate is None else f'{rate:.0%}'} of {stats['cache_lookups']} lookups; "
+            + f"{stats['provider_calls']} provider calls; {stats['hubspot_calls']} HubSpot calls "
+            + f"({stats['hubspot_429s']} answered 429)\n"
+            + table(runs, ["runs", "count", "failed", "last run at", "outcome", "request"])
             + "\n\n"
             + table(sorted(status["config"].items()), ["setting", "value"])
         )
         _print(args, status, text)
     return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    with ApiClient(args.api_url) as api:
+        summary = api.summary(top=args.top)
+
+    def facets(key: str, title: str) -> str:
+        rows = [(f["value"], f["contacts"], f"{f['share']:.0%}") for f in summary[key]]
+        return table(rows, [title, "contacts", "share"])
+
+    coverage = [
+        (
+            c["provider"],
+            c["contacts"],
+            f"{c['share']:.0%}",
+            "" if c["share_of_enriched"] is None else f"{c['share_of_enriched']:.0%}",
+        )
+        for c in summary["coverage"]
+    ]
+    text = "\n\n".join(
+        [
+            f"workspace {summary['workspace']}: {summary['total']} contacts, {summary['enriched']} scored",
+            facets("industries", "industry"),
+            facets("company_sizes", "employees"),
+            facets("countries", "country"),
+            table(coverage, ["provider", "contacts", "share", "of enriched"]),
+            table([(b["range"], b["contacts"]) for b in summary["quality"]], ["quality", "contacts"]),
+        ]
+    )
+    _print(args, summary, text)
+    return 0
+
+
+def cmd_activity(args: argparse.Namespace) -> int:
+    with ApiClient(args.api_url) as api:
+        page = api.activity(limit=args.limit, since=args.since, cursor=args.cursor)
+    rows = [
+        (
+            e["at"][:23],
+            e["type"],
+            e["request_id"] or e["job_id"] or "",
+            ", ".join(f"{k} {v}" for k, v in e["counts"].items() if v),
+            e["error"] or "",
+        )
+        for e in page["items"]
+    ]
+    text = table(rows, ["at", "event", "request / job", "counts", "error"])
+    if page["next_cursor"]:
+        text += f"\n\nolder: leadpipe activity --cursor {page['next_cursor']}"
+    _print(args, page, text)
+    return 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    with ApiClient(args.api_url) as api:
+        listing = api.dlq(queue=args.queue, limit=args.limit)
+    queues = listing["queues"]
+    rows = [
+        (q["queue"], q["approximate_depth"], q["yours"], q["others"], q["unattributed"], "" if q["complete"] else "yes")
+        for q in queues
+    ]
+    text = f"workspace {listing['workspace']}\n" + table(
+        rows, ["queue", "depth (all)", "yours", "others", "unattributed", "partial scan"]
+    )
+    messages = [
+        (
+            q["queue"],
+            m["message_id"],
+            (m["sent_at"] or "")[:19],
+            m["receive_count"] if m["receive_count"] is not None else "",
+            m["type"] or "",
+            m["emails"] if m["emails"] is not None else (m["changes"] if m["changes"] is not None else ""),
+            m["ref"] or m["problem"] or "",
+        )
+        for q in queues
+        for m in q["messages"]
+    ]
+    if messages:
+        text += "\n\n" + table(messages, ["queue", "message", "sent", "receives", "type", "items", "ref"])
+        text += "\n\nFix the cause, then: leadpipe redrive QUEUE"
+    _print(args, listing, text)
+    return 0
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    """Call the redrive route until this workspace's messages are all back (or ``--max`` of them). Never more than
+    the DLQ held when it started: messages that fail again at once and come back are not moved round and round."""
+    moved, failures, result = 0, [], {}
+    with ApiClient(args.api_url) as api:
+        [queue] = api.dlq(queue=args.queue, limit=1)["queues"]
+        limit = queue["approximate_depth"] if args.max is None else min(args.max, queue["approximate_depth"])
+        while moved < limit:
+            result = api.redrive(args.queue, max=min(1000, limit - moved))
+            moved += result["moved"]
+            failures.extend(result["failures"])
+            if result["moved"] == 0 or (result["remaining"] == 0 and result["complete"]):
+                break
+    left = result.get("remaining", 0)
+    text = f"moved {moved} message(s) from the {args.queue} DLQ back to its queue"
+    text += f"; {left} of yours left in the DLQ" if left or not result.get("complete", True) else ""
+    if failures:
+        rows = [(f["message_id"], f["stage"], f["code"], f["message"]) for f in failures]
+        text += "\n" + table(rows, ["message", "stage", "code", "message"])
+    _print(args, {"moved": moved, "last": result, "failures": failures}, text)
+    return 0 if not failures else 1
 
 
 def _print(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -613,6 +971,7 @@ def build_parser() -> argparse.ArgumentParser:
     contacts.add_argument("--status")
     contacts.add_argument("--domain")
     contacts.add_argument("--tag")
+    contacts.add_argument("--custom", action="append", metavar="KEY:VALUE", help="custom field value (repeatable)")
     contacts.add_argument("--limit", type=int, default=50)
     contacts.add_argument("--cursor")
     contacts.add_argument("--all", action="store_true", help="follow the cursor to the end")
@@ -624,9 +983,113 @@ def build_parser() -> argparse.ArgumentParser:
     client(contact)
     contact.set_defaults(func=cmd_contact)
 
-    status = sub.add_parser("status", help="configuration and contact counts")
+    erase = sub.add_parser("erase", help="erase a person (GDPR) everywhere leadpipe keeps data; suppress the email")
+    erase.add_argument("email")
+    erase.add_argument("--hubspot", action="store_true", help="also gdpr-delete the contact in HubSpot")
+    client(erase)
+    erase.set_defaults(func=cmd_erase)
+
+    tag = sub.add_parser("tag", help="add and remove tags on contacts")
+    tag.add_argument("emails", nargs="+")
+    tag.add_argument("--add", action="append", default=[], metavar="TAG")
+    tag.add_argument("--remove", action="append", default=[], metavar="TAG")
+    client(tag)
+    tag.set_defaults(func=cmd_tag)
+
+    edit = sub.add_parser("edit", help="set custom fields, the do-not-enrich flag or the lifecycle of a contact")
+    edit.add_argument("email")
+    edit.add_argument("--set", action="append", metavar="KEY=VALUE", help="a custom field (repeatable)")
+    edit.add_argument("--unset", action="append", metavar="KEY", help="clear a custom field (repeatable)")
+    flag = edit.add_mutually_exclusive_group()
+    flag.add_argument("--do-not-enrich", dest="do_not_enrich", action="store_true", default=None)
+    flag.add_argument("--allow-enrich", dest="do_not_enrich", action="store_false")
+    edit.add_argument("--lifecycle", help="set the stage explicitly (e.g. disqualified)")
+    client(edit)
+    edit.set_defaults(func=cmd_edit)
+
+    engage = sub.add_parser("engage", help="record an engagement (or, without TYPE, list a contact's engagements)")
+    engage.add_argument("email")
+    engage.add_argument(
+        "type",
+        nargs="?",
+        help="email_sent, email_opened, link_clicked, reply_received, meeting_booked or website_visit",
+    )
+    engage.add_argument("--at", help="when (ISO-8601 with a time zone; default now)")
+    engage.add_argument("--id", help="your event id: a repeat with the same id is recorded once")
+    engage.add_argument("--detail", action="append", metavar="KEY=VALUE", help="a detail (repeatable)")
+    engage.add_argument("--limit", type=int, help="engagements listed (default 100)")
+    client(engage)
+    engage.set_defaults(func=cmd_engage)
+
+    export = sub.add_parser("export", help="export contacts as CSV (every part of a large export, joined)")
+    export.add_argument("--out", help="file to write (default standard output)")
+    export.add_argument("--status")
+    export.add_argument("--domain")
+    export.add_argument("--tag")
+    export.add_argument("--custom", action="append", metavar="KEY:VALUE", help="custom field value (repeatable)")
+    export.add_argument("--bom", action="store_true", help="start with a UTF-8 byte-order mark (for Excel)")
+    client(export)
+    export.set_defaults(func=cmd_export)
+
+    status = sub.add_parser("status", help="configuration, contact counts and run stats")
     client(status)
     status.set_defaults(func=cmd_status)
+
+    summary = sub.add_parser("summary", help="top industries, sizes, countries, coverage by provider, quality")
+    summary.add_argument("--top", type=int, help="industries and countries listed (default 10)")
+    client(summary)
+    summary.set_defaults(func=cmd_summary)
+
+    activity = sub.add_parser("activity", help="the automation events (enrichment and sync runs, imports)")
+    activity.add_argument("--limit", type=int, help="events listed (default 50, at most 100)")
+    activity.add_argument("--since", help="only events at or after this ISO 8601 time")
+    activity.add_argument("--cursor", help="the next_cursor of the previous page")
+    client(activity)
+    activity.set_defaults(func=cmd_activity)
+
+    dlq = sub.add_parser("dlq", help="the dead-letter queues: depth, and your workspace's failed messages")
+    dlq.add_argument("--queue", help="only this queue: import, enrich, sync, change or deal")
+    dlq.add_argument("--limit", type=int, help="messages shown per queue (default 10, at most 50)")
+    client(dlq)
+    dlq.set_defaults(func=cmd_dlq)
+
+    redrive = sub.add_parser("redrive", help="move your workspace's messages from a queue's DLQ back to the queue")
+    redrive.add_argument("queue", help="import, enrich, sync, change or deal")
+    redrive.add_argument("--max", type=int, help="move at most this many (default: all of yours)")
+    client(redrive)
+    redrive.set_defaults(func=cmd_redrive)
+
+    settings = sub.add_parser("settings", help="the workspace's settings (secrets only as set / not set)")
+    client(settings)
+    settings.set_defaults(func=cmd_settings)
+    settings_sub = settings.add_subparsers(dest="settings_action")
+    setter = settings_sub.add_parser(
+        "set",
+        help="change settings: min_quality=0.6 auto_enrich_on_import=false burst_limit=190 "
+        "sync_options.createIfNew=false overwrite.jobtitle=always (VALUE default: back to the default)",
+    )
+    setter.add_argument("pairs", nargs="+", metavar="KEY=VALUE")
+    client(setter)
+    setter.set_defaults(func=cmd_settings)
+    hub = settings_sub.add_parser(
+        "hubspot", help="the HubSpot portal, app and credentials (secrets go to SSM Parameter Store)"
+    )
+    secret_help = "VALUE, or - to read it from stdin, or nothing to be asked"  # noqa: S105 - help text
+    hub.add_argument("--token", nargs="?", const="", help=f"the private app's access token: {secret_help}")
+    hub.add_argument("--client-secret", nargs="?", const="", help=f"the app's client secret: {secret_help}")
+    hub.add_argument("--portal-id", type=int, help="the portal (hub id) whose webhooks come to this workspace")
+    hub.add_argument("--app-id", type=int, help="leadpipe's HubSpot app id (its own writes are recognised)")
+    hub.add_argument("--webhooks", type=_setting_value, help="true/false: accept the portal's webhooks")
+    hub.add_argument("--polling", type=_setting_value, help="true/false: poll the portal on the schedule")
+    client(hub)
+    hub.set_defaults(func=cmd_settings)
+    prov = settings_sub.add_parser("provider", help="store or remove a provider's API key for the workspace")
+    prov.add_argument("name", help="apollo, dropcontact, hunter, pdl, serper, lemlist")
+    group = prov.add_mutually_exclusive_group(required=True)
+    group.add_argument("--api-key", nargs="?", const="", help=f"the key: {secret_help}")
+    group.add_argument("--remove", action="store_true", help="remove the stored key")
+    client(prov)
+    prov.set_defaults(func=cmd_settings)
 
     keys = sub.add_parser("keys", help="API keys: create (shown once), list, revoke — local stack or --stack NAME")
     keys_sub = keys.add_subparsers(dest="action", required=True)

@@ -124,6 +124,9 @@ def run_demo(
             src_rows = [(s["source"], s["ref"], s["row"], s["effect"]) for s in detail["sources"]]
             _say(out, _indent(table(src_rows, ["source", "file", "row", "effect"])))
 
+        summary["operations"] = _operations(api, out)
+        summary["erasure"] = _erasure(api, runtime, merged["email"] if merged else None, out)
+
         if runtime.errors:
             raise DemoFailed("the local runtime reported errors:\n" + "\n".join(runtime.errors))
         if first["status"] == "failed" or second["status"] == "failed":
@@ -137,6 +140,55 @@ def run_demo(
         runtime.stop()
     _say(out, f"done in {time.monotonic() - started:.1f}s")
     return summary
+
+
+def _operations(api: ApiClient, out: TextIO) -> dict[str, Any]:
+    """What an operator looks at: run stats, the summary, the activity feed (recorded from the bus by a rule)."""
+    stats = api.status()["stats"]
+    _say(out)
+    _say(out, "▸ operations (GET /status stats, GET /summary, GET /activity)")
+    rate = stats["cache_hit_rate"]
+    _say(
+        out,
+        f"  enriched {stats['enriched']}, synced {stats['synced']}, failed {stats['failed']}; "
+        f"provider calls {stats['provider_calls']}; cache hit rate "
+        + (f"{rate:.0%} ({stats['cache_hits']} of {stats['cache_lookups']})" if rate is not None else "n/a")
+        + f"; HubSpot calls {stats['hubspot_calls']}, 429s {stats['hubspot_429s']}",
+    )
+    summary = api.summary(top=5)
+    for facet in ("industries", "countries"):
+        top = ", ".join(f"{f['value']} {f['contacts']}" for f in summary[facet])
+        _say(out, f"  top {facet}: {top or '—'}")
+    coverage = ", ".join(f"{c['provider']} {c['share']:.0%}" for c in summary["coverage"])
+    _say(out, f"  coverage by provider: {coverage or '—'}")
+    quality = ", ".join(f"{q['range']}: {q['contacts']}" for q in summary["quality"] if q["contacts"])
+    _say(out, f"  quality: {quality or '—'}")
+    feed = api.activity(limit=5)["items"]
+    _say(out, "  latest activity:")
+    for item in feed:
+        counts = ", ".join(f"{k} {v}" for k, v in item["counts"].items() if v)
+        _say(out, f"    {item['at'][11:19]}  {item['type']:<22} {counts}")
+    return {"stats": stats, "summary": summary, "activity": feed}
+
+
+def _erasure(api: ApiClient, runtime: LocalRuntime, email: str | None, out: TextIO) -> dict[str, Any]:
+    """A person asks to be forgotten: erased everywhere (HubSpot too), and refused when imported again."""
+    if email is None:
+        return {}
+    _say(out)
+    _say(out, f"▸ erasure (GDPR): DELETE /contacts/{email}?hubspot=true")
+    report = api.erase(email, hubspot=runtime.hubspot is not None)
+    _say(
+        out,
+        f"  erased: contact {report['contact']}, cache entries {report['cache_entries']}, job row errors "
+        f"{report['job_row_errors']}, source files {report['source_files']}, DLQ messages {report['dlq_messages']}, "
+        f"HubSpot {report['hubspot']['status']}; a salted hash stays on the suppression list",
+    )
+    again = api.wait_job(api.import_csv(f"Email,First Name\n{email},Again\n".encode(), "again.csv")["job_id"])
+    if again["counts"]["imported"] or not again["errors"] or again["errors"][0]["code"] != "suppressed":
+        raise DemoFailed(f"an erased email was imported again: {again}")
+    _say(out, f"  imported again → row {again['errors'][0]['row']}: {again['errors'][0]['message']}")
+    return {"report": report, "reimport": again}
 
 
 def _all_contacts(api: ApiClient) -> list[dict[str, Any]]:

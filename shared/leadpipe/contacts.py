@@ -5,13 +5,20 @@ Table layout (one table, ``pk``/``sk``):
 - contact     ``pk=C#{ws}#{email}``  ``sk=C``      the whole contact, with a ``version`` for optimistic locking
 - tag member  ``pk=T#{ws}#{tag}#{shard}`` ``sk={tagged_at}#{email}``  one item per (contact, tag)
 - counters    ``pk=N#{ws}``  ``sk={shard}``        contacts per pipeline status, maintained in the same transaction
-                                                   as every status change, so counts never need a scan
+                                                   as every status change, so counts never need a scan; and the
+                                                   summary's facets (``f:industry:<value>``, ... see
+                                                   ``contact_facets``) in the same update. There is no backfill:
+                                                   contacts last written before the facets existed are not in them
+                                                   (a later write that changes their facets adds the new ones and
+                                                   takes the old ones off, so readers clamp a facet at 0).
 
 Indexes (sparse where it matters):
 
 - ``by_status``  ``gsi1pk={ws}#{status}#{shard}`` ``gsi1sk={updated_at}#{email}``  newest change first
 - ``by_domain``  ``gsi2pk={ws}#{domain}``          ``gsi2sk={created_at}#{email}``  company domains only
 - ``by_recent``  ``gsi3pk={ws}#{shard}``           ``gsi3sk={created_at}#{email}``  all contacts, newest first
+- ``by_enrichment_age`` ``gsi5pk=P#{shard}`` ``gsi5sk={oldest enrichment time}#{ws}#{email}``  keys only, across
+  workspaces, only contacts holding enrichment data: the retention purge's oldest-first work list (retention.py)
 
 Every partition that a large import would otherwise write per row (one status, one workspace, one tag) is spread
 over ``SHARDS`` keys by a hash of the email; listings query the shards and merge them newest-first.
@@ -25,12 +32,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import json
+import math
 import random
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from leadpipe.dynamo import (
@@ -45,8 +55,9 @@ from leadpipe.dynamo import (
     to_item,
     transact_write,
 )
+from leadpipe.enrichment.merge import IMPORT_SOURCE
 from leadpipe.errors import BadRequest, TransientError
-from leadpipe.models import Contact, PipelineStatus, iso
+from leadpipe.models import Contact, FieldValue, PipelineStatus, iso
 
 SHARDS = 8
 COUNTER_SHARDS = 8
@@ -54,8 +65,10 @@ STATUS_INDEX = "by_status"
 DOMAIN_INDEX = "by_domain"
 HUBSPOT_INDEX = "by_hubspot_id"
 RECENT_INDEX = "by_recent"
+RETENTION_INDEX = "by_enrichment_age"
+RETENTION_SHARDS = 16
 MAX_PAGE = 100
-_KEY_ATTRS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "gsi4pk")
+_KEY_ATTRS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "gsi4pk", "gsi5pk", "gsi5sk")
 
 
 def shard_of(email: str) -> int:
@@ -90,7 +103,30 @@ def contact_to_item(contact: Contact) -> dict[str, Any]:
         data.update(gsi2pk=f"{ws}#{contact.domain}", gsi2sk=f"{created}#{email}")
     if contact.hubspot and contact.hubspot.contact_id:
         data.update(gsi4pk=hubspot_key(ws, contact.hubspot.contact_id))
+    if (oldest := enrichment_since(contact)) is not None:
+        retention_shard = zlib.crc32(email.encode()) % RETENTION_SHARDS
+        data.update(gsi5pk=f"P#{retention_shard}", gsi5sk=f"{iso(oldest)}#{ws}#{email}")
     return to_item(data)
+
+
+def provider_time(value: FieldValue, enriched_at: datetime | None) -> datetime | None:
+    """When providers supplied an enriched value, which is what the retention purge ages it by: its ``fetched_at``
+    (a cache hit keeps the provider's time); for the contact's own imported value, the time of the enrichment whose
+    providers agreed or disagreed with it, or None when none did (the contact's own data is not enrichment)."""
+    if value.provider != IMPORT_SOURCE:
+        return value.fetched_at
+    if value.agreed_by or value.conflicts:
+        return enriched_at or value.fetched_at
+    return None
+
+
+def enrichment_since(contact: Contact) -> datetime | None:
+    """The time of the oldest enrichment data the contact holds (values, insight): the retention index's key."""
+    enriched_at = contact.enrichment_meta.enriched_at if contact.enrichment_meta else None
+    times = [t for v in contact.enrichment.values() if (t := provider_time(v, enriched_at)) is not None]
+    if contact.intelligence is not None:
+        times.append(contact.intelligence.generated_at)
+    return min(times, default=None)
 
 
 def hubspot_key(workspace: str, contact_id: str) -> str:
@@ -103,6 +139,53 @@ def contact_from_item(item: dict[str, Any]) -> Contact:
     for key in _KEY_ATTRS:
         data.pop(key, None)
     return Contact.model_validate(data)
+
+
+FACET_PREFIX = "f:"
+FACET_VALUE_MAX = 64  # characters of a value kept in a facet's name (names are the counter item's attributes)
+SCORED_FACET = "f:scored"  # contacts with a quality score: the denominator of coverage by provider
+
+
+def facet_value(value: object) -> str | None:
+    """A value as the summary groups it: whitespace collapsed, lower case, at most ``FACET_VALUE_MAX`` characters."""
+    if value is None or isinstance(value, bool):
+        return None
+    text = " ".join(str(value).split()).lower()[:FACET_VALUE_MAX].strip()
+    return text or None
+
+
+def quality_bucket(quality: float) -> str:
+    """The 0.1-wide bucket a quality score falls in, by its lower bound ("0.0" ... "0.9"; 1.0 is in "0.9")."""
+    return f"{min(9, math.floor(round(quality * 10, 6))) / 10:.1f}"
+
+
+def contact_facets(contact: Contact) -> set[str]:
+    """The summary counters a contact counts in: ``f:industry:<v>``, ``f:size:<employee range>``, ``f:country:<v>``
+    (the person's country, else the imported one, else the company's), ``f:provider:<name>`` for each provider
+    that supplied a kept value (as the winner or in agreement; the imported file is not a provider),
+    ``f:quality:<bucket>`` and ``f:scored`` once it has a quality score."""
+    fields = contact.enrichment
+    facets: set[str] = set()
+
+    def add(facet: str, value: object) -> None:
+        normalised = facet_value(value)
+        if normalised:
+            facets.add(f"{FACET_PREFIX}{facet}:{normalised}")
+
+    def enriched(name: str) -> object:
+        return fields[name].value if name in fields else None
+
+    add("industry", enriched("industry"))
+    add("size", enriched("employee_range"))
+    add("country", enriched("country") or contact.country or enriched("company_country"))
+    for value in fields.values():
+        for provider in (value.provider, *value.agreed_by):
+            if provider != IMPORT_SOURCE:
+                add("provider", provider)
+    if contact.quality is not None:
+        facets.add(SCORED_FACET)
+        add("quality", quality_bucket(contact.quality))
+    return facets
 
 
 @dataclass(slots=True)
@@ -189,19 +272,30 @@ class ContactRepository:
 
     def counts(self, workspace: str) -> dict[str, int]:
         """Contacts per pipeline status, from the counter shards (one Query, no scan)."""
-        self.calls["Query"] += 1
-        response = self.client.query(
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"N#{workspace}"}},
-            ConsistentRead=True,
-        )
-        totals = dict.fromkeys((s.value for s in PipelineStatus), 0)
-        for item in response.get("Items", []):
-            for status, value in from_item(item).items():
-                if status in totals:
-                    totals[status] += int(value)
-        return totals
+        totals = self.counter_totals(workspace)
+        return {s.value: totals.get(s.value, 0) for s in PipelineStatus}
+
+    def counter_totals(self, workspace: str) -> dict[str, int]:
+        """Every counter of the workspace summed over its shards: the pipeline statuses and the summary's facets
+        (``contact_facets``; a facet is clamped at 0, see the module's note on contacts older than the facets)."""
+        totals: Counter[str] = Counter()
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"N#{workspace}"}},
+            "ConsistentRead": True,
+        }
+        while True:  # COUNTER_SHARDS items: one page unless the facets grow past 1 MB
+            self.calls["Query"] += 1
+            response = self.client.query(**request)
+            for item in response.get("Items", []):
+                for name, value in item.items():
+                    if "N" in value:
+                        totals[name] += int(value["N"])
+            if not response.get("LastEvaluatedKey"):
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return {name: max(0, n) if name.startswith(FACET_PREFIX) else n for name, n in totals.items()}
 
     # ---------------------------------------------------------------------------------------------- writes
 
@@ -318,8 +412,10 @@ class ContactRepository:
         for change in changes:
             if change.before is not None:
                 delta[change.before.status.value] -= 1
+                delta.subtract(contact_facets(change.before))
             if change.after is not None:
                 delta[change.after.status.value] += 1
+                delta.update(contact_facets(change.after))
         delta = Counter({k: v for k, v in delta.items() if v})
         if not delta:
             return None
@@ -389,13 +485,15 @@ class ContactRepository:
         status: PipelineStatus | None = None,
         domain: str | None = None,
         tag: str | None = None,
+        custom: Mapping[str, str] | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> ContactPage:
-        """Contacts newest first, by the most selective filter's index; other filters applied on the way."""
+        """Contacts newest first, by the most selective filter's index; other filters applied on the way.
+        ``custom``: custom field -> exact value, every one required."""
         limit = max(1, min(limit, MAX_PAGE))
-        signature = hashlib.sha256(json.dumps([status, domain, tag]).encode()).hexdigest()[:12]
-        partitions, source, filters, names, values = self._listing(workspace, status, domain, tag)
+        signature = _signature(status, domain, tag, custom)
+        partitions, source, filters, names, values = self._listing(workspace, status, domain, tag, custom)
         positions = _decode_cursor(cursor, signature, len(partitions))
 
         contacts: list[Contact] = []
@@ -410,8 +508,7 @@ class ContactRepository:
             if source[0] == "table":
                 fetched = self.batch_get(workspace, [r["email"] for r in rows])
                 page = [fetched[r["email"]] for r in rows if r["email"] in fetched]
-                if status:
-                    page = [c for c in page if c.status == status]
+                page = [c for c in page if _matches(c, status, custom)]
             else:
                 page = [contact_from_item(r["item"]) for r in rows]
             contacts.extend(page)
@@ -422,7 +519,11 @@ class ContactRepository:
 
     @staticmethod
     def _listing(
-        workspace: str, status: PipelineStatus | None, domain: str | None, tag: str | None
+        workspace: str,
+        status: PipelineStatus | None,
+        domain: str | None,
+        tag: str | None,
+        custom: Mapping[str, str] | None = None,
     ) -> tuple[list[str], tuple[str, str | None, str, str], list[str], dict[str, str], dict[str, Any]]:
         """Where a filter's contacts are listed: the partitions of the most selective index (or the tag members),
         and the filters applied on the way."""
@@ -451,6 +552,11 @@ class ContactRepository:
                 filters.append("attribute_exists(#tags.#tag)")
                 names["#tags"] = "tags"
                 names["#tag"] = tag
+            for i, (key, value) in enumerate(sorted((custom or {}).items())):
+                filters.append(f"#custom.#ck{i} = :cv{i}")
+                names["#custom"] = "custom"
+                names[f"#ck{i}"] = key
+                values[f":cv{i}"] = to_attr(value)
         return partitions, source, filters, names, values
 
     def emails_matching(
@@ -460,12 +566,13 @@ class ContactRepository:
         status: PipelineStatus | None = None,
         domain: str | None = None,
         tag: str | None = None,
+        custom: Mapping[str, str] | None = None,
         limit: int = 10_000,
     ) -> list[str]:
         """Every email a filter selects, up to ``limit``, in no particular order: what a bulk action (enrich, sync)
         needs. One pass over each partition returning only the email — not ``find``'s merged, newest-first pages of
         whole contacts, which re-read every partition for each page."""
-        partitions, source, filters, names, values = self._listing(workspace, status, domain, tag)
+        partitions, source, filters, names, values = self._listing(workspace, status, domain, tag, custom)
         kind, index, pk_attr, _ = source
         emails: list[str] = []
         for partition in partitions:
@@ -487,16 +594,50 @@ class ContactRepository:
                 self.calls["Query"] += 1
                 response = self.client.query(**request)
                 found = [item["email"]["S"] for item in response.get("Items", []) if "email" in item]
-                if kind == "table" and status:  # tag members carry no status: ask the contacts
+                if kind == "table" and (status or custom):  # tag members carry no status: ask the contacts
                     keys = [contact_key(workspace, e) for e in found]
-                    rows = batch_get(self.client, self.table, keys, projection=("email", "status"), calls=self.calls)
-                    keep = {r["email"]["S"] for r in rows if r.get("status", {}).get("S") == status.value}
+                    wanted = ("email", "status", "custom") if custom else ("email", "status")
+                    rows = batch_get(self.client, self.table, keys, projection=wanted, calls=self.calls)
+                    keep = {r["email"]["S"] for r in rows if _item_matches(r, status, custom)}
                     found = [e for e in found if e in keep]
                 emails.extend(found)
                 start = response.get("LastEvaluatedKey")
                 if not start:
                     break
         return list(dict.fromkeys(emails))[:limit]
+
+    def stream(
+        self,
+        workspace: str,
+        *,
+        status: PipelineStatus | None = None,
+        domain: str | None = None,
+        tag: str | None = None,
+        custom: Mapping[str, str] | None = None,
+        cursor: str | None = None,
+        page_size: int = 200,
+    ) -> ContactStream:
+        """Every contact a filter selects, newest first, as a stream (an export): each partition is read page by
+        page and the partitions are merged lazily, so memory holds about one page per partition and each item is
+        read once (``find`` re-reads every partition for each page). ``cursor`` resumes a stream where an earlier
+        one's ``cursor()`` said."""
+        signature = _signature(status, domain, tag, custom)
+        partitions, source, filters, names, values = self._listing(workspace, status, domain, tag, custom)
+        positions = _decode_cursor(cursor, signature, len(partitions))
+        return ContactStream(
+            self,
+            workspace,
+            signature,
+            partitions,
+            source,
+            " AND ".join(filters),
+            names,
+            values,
+            positions,
+            status=status,
+            custom=custom,
+            page_size=page_size,
+        )
 
     def _merged_page(
         self,
@@ -563,6 +704,110 @@ class ContactRepository:
                 rows.append({"item": raw})
         exhausted = all(pos == "end" for pos in new_positions)
         return rows, new_positions, exhausted
+
+
+class ContactStream:
+    """Iterating yields contacts newest first; ``cursor()`` tells where to resume after the last one yielded (None
+    once the stream has been read to its end)."""
+
+    def __init__(
+        self,
+        repo: ContactRepository,
+        workspace: str,
+        signature: str,
+        partitions: list[str],
+        source: tuple[str, str | None, str, str],
+        filter_expression: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+        positions: list[Any],
+        *,
+        status: PipelineStatus | None,
+        custom: Mapping[str, str] | None,
+        page_size: int,
+    ) -> None:
+        self.repo, self.workspace, self.signature = repo, workspace, signature
+        self.partitions, self.source = partitions, source
+        self.filter_expression, self.names, self.values = filter_expression, names, values
+        self.positions = list(positions)
+        self.status, self.custom, self.page_size = status, custom, page_size
+        self.finished = False
+
+    def cursor(self) -> str | None:
+        return None if self.finished else _encode_cursor(self.signature, self.positions)
+
+    def _partition(self, p: int) -> Iterator[tuple[str, int, dict[str, Any]]]:
+        _, index, pk_attr, sk_attr = self.source
+        start = self.positions[p]
+        if start == "end":
+            return
+        while True:
+            request: dict[str, Any] = {
+                "TableName": self.repo.table,
+                "KeyConditionExpression": "#pk = :pk",
+                "ExpressionAttributeNames": {"#pk": pk_attr, **self.names},
+                "ExpressionAttributeValues": {":pk": {"S": self.partitions[p]}, **self.values},
+                "ScanIndexForward": False,
+                "Limit": self.page_size,
+            }
+            if index:
+                request["IndexName"] = index
+            if self.filter_expression:
+                request["FilterExpression"] = self.filter_expression
+            if start:
+                request["ExclusiveStartKey"] = start
+            self.repo.calls["Query"] += 1
+            response = self.repo.client.query(**request)
+            for raw in response.get("Items", []):
+                yield raw[sk_attr]["S"], p, raw
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return
+
+    def __iter__(self) -> Iterator[Contact]:
+        kind, _, pk_attr, sk_attr = self.source
+        merged = heapq.merge(*(self._partition(p) for p in range(len(self.partitions))), reverse=True)
+
+        def key_of(raw: dict[str, Any]) -> dict[str, Any]:
+            return {a: raw[a] for a in ("pk", "sk", pk_attr, sk_attr) if a in raw}
+
+        if kind != "table":
+            for _, p, raw in merged:
+                self.positions[p] = key_of(raw)
+                yield contact_from_item(raw)
+        else:  # tag members: read their contacts 100 at a time, in the members' order
+            while chunk := [m for _, m in zip(range(100), merged, strict=False)]:
+                found = self.repo.batch_get(self.workspace, [raw["email"]["S"] for _, _, raw in chunk])
+                for _, p, raw in chunk:
+                    self.positions[p] = key_of(raw)
+                    contact = found.get(raw["email"]["S"])
+                    if contact is not None and _matches(contact, self.status, self.custom):
+                        yield contact
+        self.finished = True
+
+
+def _signature(
+    status: PipelineStatus | None, domain: str | None, tag: str | None, custom: Mapping[str, str] | None
+) -> str:
+    """Which filters a cursor was made for."""
+    parts: list[Any] = [status, domain, tag]
+    if custom:
+        parts.append(sorted(custom.items()))
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
+
+
+def _matches(contact: Contact, status: PipelineStatus | None, custom: Mapping[str, str] | None) -> bool:
+    if status and contact.status != status:
+        return False
+    return all(contact.custom.get(k) == v for k, v in (custom or {}).items())
+
+
+def _item_matches(item: dict[str, Any], status: PipelineStatus | None, custom: Mapping[str, str] | None) -> bool:
+    """``_matches`` on a raw item projected to email, status and custom."""
+    if status and item.get("status", {}).get("S") != status.value:
+        return False
+    stored = item.get("custom", {}).get("M", {})
+    return all(stored.get(k, {}).get("S") == v for k, v in (custom or {}).items())
 
 
 def _encode_cursor(signature: str, positions: list[Any]) -> str:

@@ -45,12 +45,49 @@ from leadpipe.models import (
 from leadpipe.observability import count, logger
 from leadpipe.remote_import import RemoteReader, parser_fields
 from leadpipe.settings import WORKSPACE_PATTERN, Settings
+from leadpipe.suppression import SuppressionList
 
 INCOMING_PREFIX = "incoming/"
 UPLOADS_PREFIX = "incoming/uploads/"
+WORKSPACE_DROPS_PREFIX = "incoming/workspaces/"  # incoming/workspaces/{ws}/file.csv imports into workspace ws
 API_PREFIX = "imports/"
 STREAM_CHUNK_BYTES = 256 * 1024
 RETRIES_EXHAUSTED = "retries_exhausted"
+SUPPRESSED = "suppressed"
+
+
+def suppressed_message(reason: str) -> str:
+    """The row error of a row whose email is on the suppression list (it never carries the email itself)."""
+    if reason == "erased":
+        return "this email was erased at the person's request (GDPR) and may not be imported again"
+    return f"this email is on the suppression list ({reason}) and may not be imported again"
+
+
+def drop_workspace(key: str, default: str) -> str:
+    """The workspace an S3 drop belongs to: ``incoming/workspaces/{ws}/…`` names it, anything else is the default
+    workspace's."""
+    if key.startswith(WORKSPACE_DROPS_PREFIX):
+        first = key[len(WORKSPACE_DROPS_PREFIX) :].split("/", 1)[0]
+        if re.match(WORKSPACE_PATTERN, first):
+            return first
+    return default
+
+
+def unsafe_key_problem(key: str) -> str | None:
+    """Why an S3 drop's key is refused, or None. S3 keys are not paths, but a key with ``..`` segments or control
+    characters reads as one that tries to escape its folder (or to name another workspace's), so it is refused
+    visibly, as a failed job, instead of being imported somewhere the sender did not mean."""
+    parts = key.split("/")
+    if any(p in {"..", "."} for p in parts):
+        return f"the object key {key[:200]!r} contains a '..' or '.' segment; drop files under incoming/ by plain names"
+    if re.search(r"[\x00-\x1f\x7f]", key):
+        return "the object key contains control characters"
+    if key.startswith(WORKSPACE_DROPS_PREFIX) and len(parts) >= 3 and not re.match(WORKSPACE_PATTERN, parts[2]):
+        return (
+            f"{parts[2][:80]!r} is not a workspace name (lowercase letters, digits, '-' and '_'): drop files "
+            "under incoming/workspaces/<workspace>/"
+        )
+    return None
 
 
 def safe_filename(name: str | None) -> str:
@@ -102,6 +139,7 @@ class ImportService:
         publisher: EventPublisher,
         settings: Settings,
         readers: Callable[[Job, Budget], RemoteReader] | None = None,
+        suppression: SuppressionList | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.s3 = s3
@@ -111,6 +149,7 @@ class ImportService:
         self.publisher = publisher
         self.settings = settings
         self.readers = readers  # API sources (HubSpot, Lemlist): a reader for a job
+        self.suppression = suppression  # erased emails: their rows become row errors (None: no list to check)
         self.clock = clock
 
     # ------------------------------------------------------------------------------------------ creating jobs
@@ -225,7 +264,7 @@ class ImportService:
         at = _parse_event_time(event_time) or self.clock()
         seed = f"{bucket}\n{key}\n{etag}\n{event_time}".encode()
         job = Job(
-            workspace=self.settings.default_workspace,
+            workspace=drop_workspace(key, self.settings.default_workspace),
             job_id=new_id("imp", at_ms=int(at.timestamp() * 1000), seed=seed),
             source=ImportSource.S3,
             bucket=bucket,
@@ -289,6 +328,8 @@ class ImportService:
             )
             if job.source in REMOTE_SOURCES:
                 return self._process_remote(job, remaining_ms)
+            if job.source is ImportSource.S3 and job.key and (problem := unsafe_key_problem(job.key)):
+                raise ImportFileError(problem, code="unsafe_key")
             if job.layout is None:
                 job = self._sniff(job)
             return self._process(job, remaining_ms)
@@ -434,11 +475,20 @@ class ImportService:
         counts = result.counts
         drafts: dict[str, list[ContactDraft]] = {}
         fallback = False
+        parsed_rows = list(parsed_rows)
+        candidates = [p.draft.email for p in parsed_rows if p.draft is not None and not p.errors and not p.blank]
+        # One batch lookup per chunk (BatchGetItem, 100 a call): an erased email is never imported again.
+        barred = self.suppression.suppressed(job.workspace, candidates) if self.suppression and candidates else {}
         for parsed in parsed_rows:
             if parsed.blank:
                 counts.blank += 1
                 continue
             counts.rows_read += 1
+            if parsed.draft is not None and not parsed.errors and parsed.draft.email in barred:
+                reason = barred[parsed.draft.email]
+                parsed.errors.append(
+                    RowError(row=parsed.row, field="email", code=SUPPRESSED, message=suppressed_message(reason))
+                )
             if parsed.errors or parsed.draft is None:
                 counts.invalid += 1
                 result.errors.extend(parsed.errors)

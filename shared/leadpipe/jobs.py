@@ -8,11 +8,12 @@ Progress updates are conditional on the checkpoint the writer started from: two 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from leadpipe.dynamo import error_code, from_item, to_attr, to_item
+from leadpipe.dynamo import batch_get, error_code, from_item, to_attr, to_item
 from leadpipe.errors import NotFound
 from leadpipe.models import (
     MAX_ROW_ERRORS,
@@ -68,6 +69,31 @@ class JobRepository:
         response = self.client.get_item(TableName=self.table, Key=job_key(workspace, job_id), ConsistentRead=True)
         item = response.get("Item")
         return _job_from_item(item) if item else None
+
+    def get_many(self, workspace: str, job_ids: Iterable[str]) -> dict[str, Job]:
+        """Several jobs by id (BatchGetItem, 100 a call); unknown ids are left out."""
+        keys = [job_key(workspace, j) for j in dict.fromkeys(job_ids)]
+        jobs = (_job_from_item(item) for item in batch_get(self.client, self.table, keys)) if keys else ()
+        return {job.job_id: job for job in jobs}
+
+    def redact_errors(self, workspace: str, job_id: str, positions: Sequence[int], message: str) -> None:
+        """Erasure: the row errors at these positions of the job's list get ``message`` instead of theirs and lose
+        the offending value; their row number, field and code stay, so the job's counts still add up. Positions are
+        stable (errors are only ever appended), so an import appending errors meanwhile is not disturbed."""
+        if not positions:
+            return
+        at = sorted(set(positions))
+        self.client.update_item(
+            TableName=self.table,
+            Key=job_key(workspace, job_id),
+            UpdateExpression="SET "
+            + ", ".join(f"#e[{i}].#m = :m" for i in at)
+            + " REMOVE "
+            + ", ".join(f"#e[{i}].#v" for i in at),
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#e": "errors", "#m": "message", "#v": "value"},
+            ExpressionAttributeValues={":m": to_attr(message)},
+        )
 
     def require(self, workspace: str, job_id: str) -> Job:
         job = self.get(workspace, job_id)

@@ -128,6 +128,27 @@ class IcpFit(BaseModel):
     profile_at: datetime  # when the profile it was scored against was computed
 
 
+class EngagementType(StrEnum):
+    """What a contact did (or was sent): recorded by POST /contacts/{email}/engagements (rules: engagements.py)."""
+
+    EMAIL_SENT = "email_sent"
+    EMAIL_OPENED = "email_opened"
+    LINK_CLICKED = "link_clicked"
+    REPLY_RECEIVED = "reply_received"
+    MEETING_BOOKED = "meeting_booked"
+    WEBSITE_VISIT = "website_visit"
+
+
+class Engagement(BaseModel):
+    """One engagement; ``details`` is a small flat map (limits in engagements.py)."""
+
+    id: str
+    type: EngagementType
+    at: datetime
+    recorded_at: datetime
+    details: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
 class SourceRef(BaseModel):
     """Where a contact's data came from. ``(job_id, row)`` identifies the row, so re-applying it is a no-op."""
 
@@ -188,6 +209,10 @@ class Contact(BaseModel):
     do_not_enrich: bool = False
     hubspot: HubSpotRef | None = None
     icp: IcpFit | None = None
+
+    engagements: list[Engagement] = Field(default_factory=list)  # the newest ones, newest first (bounded)
+    engagement_counts: dict[str, int] = Field(default_factory=dict)  # every engagement ever recorded, by type
+    last_engaged_at: datetime | None = None
 
     sources: list[SourceRef] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
@@ -390,12 +415,40 @@ class ContactsImported(BaseModel):
 DETAIL_CONTACTS_IMPORTED = "contacts.imported"
 
 
+class RunEvent(BaseModel):
+    """Detail of a run event: one enrichment or sync run (a queue message's contacts) started, completed or failed.
+    The ActivityRule records them (and ``contacts.imported``) as the activity feed, GET /activity."""
+
+    workspace: Workspace
+    request_id: str
+    at: datetime
+    counts: dict[str, int] = Field(default_factory=dict)
+    error: str | None = None
+
+
+DETAIL_ENRICHMENT_STARTED = "enrichment.started"
+DETAIL_ENRICHMENT_COMPLETED = "enrichment.completed"
+DETAIL_ENRICHMENT_FAILED = "enrichment.failed"
+DETAIL_SYNC_STARTED = "sync.started"
+DETAIL_SYNC_COMPLETED = "sync.completed"
+DETAIL_SYNC_FAILED = "sync.failed"
+RUN_EVENTS = (
+    DETAIL_ENRICHMENT_STARTED,
+    DETAIL_ENRICHMENT_COMPLETED,
+    DETAIL_ENRICHMENT_FAILED,
+    DETAIL_SYNC_STARTED,
+    DETAIL_SYNC_COMPLETED,
+    DETAIL_SYNC_FAILED,
+)
+
+
 class ObjectChange(BaseModel):
     """One change HubSpot told us about (a webhook event) or we found (a polled record): what changed, not the new
     data -- the consumer reads the current record from HubSpot, so order and repeats do not matter."""
 
     object_id: str
     kind: Literal["change", "deletion"] = "change"
+    privacy: bool = False  # a GDPR deletion in HubSpot (contact.privacyDeletion): the person is suppressed here too
     occurred_at: int = Field(ge=0, description="epoch milliseconds")
     property: str | None = None
     value: str | None = None

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from leadpipe.errors import ConfigurationError
 
@@ -42,6 +42,12 @@ class Settings(BaseModel):
     hubspot_burst_limit: Annotated[int, _env("HUBSPOT_BURST_LIMIT", ge=1, le=1000)] = 100
     change_queue_url: Annotated[str, _env("CHANGE_QUEUE_URL")] = ""
     deal_queue_url: Annotated[str, _env("DEAL_QUEUE_URL")] = ""
+    # The dead-letter queues (erasure removes the messages that mention an erased email from them).
+    import_dlq_url: Annotated[str, _env("IMPORT_DLQ_URL")] = ""
+    enrich_dlq_url: Annotated[str, _env("ENRICH_DLQ_URL")] = ""
+    sync_dlq_url: Annotated[str, _env("SYNC_DLQ_URL")] = ""
+    change_dlq_url: Annotated[str, _env("CHANGE_DLQ_URL")] = ""
+    deal_dlq_url: Annotated[str, _env("DEAL_DLQ_URL")] = ""
     deals_schedule: Annotated[str, _env("DEALS_SCHEDULE")] = "cron(0 7 1 * ? *)"
     serper_base_url: Annotated[str, _env("SERPER_BASE_URL")] = "https://google.serper.dev"
     # Change capture: the deployment's own portal and app (the default workspace's, unless a workspace stores its
@@ -60,9 +66,15 @@ class Settings(BaseModel):
 
     auto_enrich_on_import: Annotated[bool, _env("AUTO_ENRICH_ON_IMPORT")] = False
     auto_sync_after_enrich: Annotated[bool, _env("AUTO_SYNC_AFTER_ENRICH")] = False
+    # Enrichment data older than this many days is purged daily (retention.py); 0 switches the purge off. Declared
+    # before the cache's days, which it bounds (see _within_retention).
+    retention_days: Annotated[int, _env("RETENTION_DAYS", ge=0, le=3650)] = 365
     cache_days: Annotated[int, _env("CACHE_DAYS", ge=1, le=3650)] = 30
     min_quality: Annotated[float, _env("MIN_QUALITY", ge=0.0, le=1.0)] = 0.7
     default_workspace: Annotated[str, _env("DEFAULT_WORKSPACE", pattern=WORKSPACE_PATTERN)] = "default"
+    # How long a container keeps a workspace's settings (thresholds, switches, mapping, portal) before reading them
+    # again: a change made through the API reaches the other containers within this many seconds.
+    workspace_cache_seconds: Annotated[float, _env("WORKSPACE_CACHE_SECONDS", ge=0, le=3600)] = 60.0
 
     # Enrichment: providers in waterfall order, the confidence a field needs before later providers are skipped,
     # how long misses are cached, how many enrich containers run at once (each keeps 1/N of a provider's rate
@@ -95,6 +107,14 @@ class Settings(BaseModel):
                 return False
         return value
 
+    @field_validator("cache_days", "cache_miss_days")
+    @classmethod
+    def _within_retention(cls, value: int, info: ValidationInfo) -> int:
+        """A cached answer never outlives the retention period: with the purge on, CACHE_DAYS and CACHE_MISS_DAYS
+        are at most RETENTION_DAYS (DynamoDB's TTL then deletes the entry, and readers ignore it once expired)."""
+        retention = info.data.get("retention_days")
+        return min(value, retention) if isinstance(retention, int) and retention > 0 else value
+
     @property
     def provider_order(self) -> list[str]:
         return [p.strip() for p in self.enrich_providers.split(",") if p.strip()]
@@ -107,6 +127,18 @@ class Settings(BaseModel):
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
             raise ConfigurationError(f"invalid environment: {problems}") from exc
+
+    @property
+    def dlq_urls(self) -> dict[str, str]:
+        """The configured dead-letter queues by name (import, enrich, sync, change, deal)."""
+        urls = {
+            "import": self.import_dlq_url,
+            "enrich": self.enrich_dlq_url,
+            "sync": self.sync_dlq_url,
+            "change": self.change_dlq_url,
+            "deal": self.deal_dlq_url,
+        }
+        return {name: url for name, url in urls.items() if url}
 
     def require(self, *names: str) -> Settings:
         """Fail with the environment variable names of every required setting that is empty."""

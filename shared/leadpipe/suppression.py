@@ -1,14 +1,16 @@
 """The suppression list: emails that must never be enriched or imported again (erased, or opted out).
 
 Only a salted hash is kept (HMAC-SHA256 of workspace and email with a per-deployment secret salt), so the list
-itself holds no personal data. Items live in the state table: ``pk = S#{workspace}``, ``sk = {digest}``.
+itself holds no personal data. Items live in the state table: ``pk = S#{workspace}``, ``sk = {digest}``, with the
+reason, when it was first added, and (erasure) the ids of import jobs whose source file still held the email because
+they were running, so that repeating the erasure deletes the file once they have finished.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from leadpipe.dynamo import batch_get, from_item
@@ -31,15 +33,40 @@ class SuppressionList:
     def digest(self, workspace: str, email: str) -> str:
         return hmac.new(self.salt, f"{workspace}\n{email}".encode(), hashlib.sha256).hexdigest()
 
+    def key(self, workspace: str, email: str) -> dict[str, Any]:
+        return {"pk": {"S": f"S#{workspace}"}, "sk": {"S": self.digest(workspace, email)}}
+
     def add(self, workspace: str, email: str, reason: str) -> None:
-        self.client.put_item(
+        """Put the email on the list (idempotent: ``at`` stays the first time it was added)."""
+        self.client.update_item(
             TableName=self.table,
-            Item={
-                "pk": {"S": f"S#{workspace}"},
-                "sk": {"S": self.digest(workspace, email)},
-                "reason": {"S": reason},
-                "at": {"S": iso(utcnow())},
-            },
+            Key=self.key(workspace, email),
+            UpdateExpression="SET #reason = :reason, #at = if_not_exists(#at, :at)",
+            ExpressionAttributeNames={"#reason": "reason", "#at": "at"},
+            ExpressionAttributeValues={":reason": {"S": reason}, ":at": {"S": iso(utcnow())}},
+        )
+
+    def pending_jobs(self, workspace: str, email: str) -> list[str]:
+        """Import jobs an erasure of this email left a source file in (they were still running)."""
+        item = self.client.get_item(
+            TableName=self.table,
+            Key=self.key(workspace, email),
+            ConsistentRead=True,
+            ProjectionExpression="#p",
+            ExpressionAttributeNames={"#p": "pending_jobs"},
+        ).get("Item")
+        return [str(v) for v in from_item(item).get("pending_jobs", [])] if item else []
+
+    def set_pending_jobs(self, workspace: str, email: str, job_ids: Sequence[str]) -> None:
+        update = "SET #p = :p" if job_ids else "REMOVE #p"
+        values = {":p": {"L": [{"S": j} for j in job_ids]}} if job_ids else {}
+        self.client.update_item(
+            TableName=self.table,
+            Key=self.key(workspace, email),
+            UpdateExpression=update,
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#p": "pending_jobs"},
+            **({"ExpressionAttributeValues": values} if values else {}),
         )
 
     def suppressed(self, workspace: str, emails: Iterable[str]) -> dict[str, str]:

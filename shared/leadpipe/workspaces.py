@@ -1,8 +1,11 @@
 """Per-workspace settings (a workspace is one HubSpot portal): sync options, the property mapping and overwrite
-policies, the portal's burst limit, how changes are captured (portal and app ids, webhooks, polling). Stored in the
-state table (``pk = W#{ws}``, ``sk = settings``); a workspace without stored settings uses the defaults (the default
-workspace takes the deployment's portal and app from the environment). Secrets (the HubSpot token, the app's client
-secret, provider keys) are never stored here: they live in SSM Parameter Store.
+policies, the portal's burst limit, how changes are captured (portal and app ids, webhooks, polling), the enrichment
+thresholds and the automation switches (each None until the workspace chooses: the deployment's value applies, see
+``EffectiveSettings``). Stored in the state table (``pk = W#{ws}``, ``sk = settings``); a workspace without stored
+settings uses the defaults (the default workspace takes the deployment's portal and app from the environment).
+Secrets (the HubSpot token, the app's client secret, provider keys) are never stored here: they live in SSM
+Parameter Store (see ``leadpipe.secrets``). Each container caches a workspace's settings for
+``WORKSPACE_CACHE_SECONDS`` (60 s by default); the container that writes them sees its own write at once.
 
 Routing: ``pk = PORTAL#{portal id}`` names the workspace a portal's webhook events belong to (one workspace per
 portal, enforced by a conditional write); ``pk = POLLING, sk = {ws}`` lists the workspaces the poller visits."""
@@ -42,11 +45,57 @@ class HubSpotSettings(BaseModel):
     polling: bool = Field(False, description="poll HubSpot's search on the schedule (portals webhooks cannot reach)")
 
 
+class EnrichmentSettings(BaseModel):
+    """The workspace's thresholds; None: the deployment's (``MIN_QUALITY``, ``ENRICH_FIELD_THRESHOLD``)."""
+
+    min_quality: float | None = Field(
+        None, ge=0.0, le=1.0, description="quality a contact needs to be published as enriched (and synced)"
+    )
+    field_threshold: float | None = Field(
+        None, ge=0.0, le=1.0, description="confidence at which the waterfall stops asking providers for a field"
+    )
+
+
+class AutomationSettings(BaseModel):
+    """The workspace's automation switches; None: the deployment's (``AUTO_ENRICH_ON_IMPORT``,
+    ``AUTO_SYNC_AFTER_ENRICH``). They govern only the automatic path (events the rules deliver): POST /enrich and
+    POST /sync always run."""
+
+    auto_enrich_on_import: bool | None = None
+    auto_sync_after_enrich: bool | None = None
+
+
 class WorkspaceSettings(BaseModel):
     workspace: Workspace
     sync: SyncSettings = Field(default_factory=SyncSettings)
     hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
+    enrichment: EnrichmentSettings = Field(default_factory=EnrichmentSettings)
+    automation: AutomationSettings = Field(default_factory=AutomationSettings)
     updated_at: datetime | None = None
+
+
+class EffectiveSettings(BaseModel):
+    """Thresholds and switches in force for a workspace: its own choice, else the deployment's."""
+
+    min_quality: float
+    field_threshold: float
+    auto_enrich_on_import: bool
+    auto_sync_after_enrich: bool
+
+    @classmethod
+    def of(cls, workspace: WorkspaceSettings | None, deployment: Settings) -> EffectiveSettings:
+        chosen = workspace or WorkspaceSettings(workspace=deployment.default_workspace)
+        e, a = chosen.enrichment, chosen.automation
+        return cls(
+            min_quality=deployment.min_quality if e.min_quality is None else e.min_quality,
+            field_threshold=deployment.enrich_field_threshold if e.field_threshold is None else e.field_threshold,
+            auto_enrich_on_import=(
+                deployment.auto_enrich_on_import if a.auto_enrich_on_import is None else a.auto_enrich_on_import
+            ),
+            auto_sync_after_enrich=(
+                deployment.auto_sync_after_enrich if a.auto_sync_after_enrich is None else a.auto_sync_after_enrich
+            ),
+        )
 
 
 class WorkspaceRepository:
@@ -59,10 +108,12 @@ class WorkspaceRepository:
         default_workspace: str = "default",
         default_hubspot: HubSpotSettings | None = None,
         clock: Callable[[], datetime] = utcnow,
+        cache_seconds: float = CACHE_SECONDS,
     ) -> None:
         self.client = client
         self.table = table
         self.clock = clock
+        self.cache_seconds = cache_seconds  # another container's change is seen within this long
         self.default_burst = 190 if burst_limit >= 190 else 100  # the deployment's HubSpotBurstLimit
         self.default_workspace = default_workspace
         self.default_hubspot = default_hubspot or HubSpotSettings()  # the deployment's portal, for its default ws
@@ -70,7 +121,7 @@ class WorkspaceRepository:
 
     def get(self, workspace: str) -> WorkspaceSettings:
         cached = self._cache.get(workspace)
-        if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
+        if cached and time.monotonic() - cached[0] < self.cache_seconds:
             return cached[1]
         item = self.client.get_item(
             TableName=self.table, Key={"pk": {"S": f"W#{workspace}"}, "sk": {"S": "settings"}}
@@ -180,4 +231,5 @@ def workspace_repository(client: Any, settings: Settings) -> WorkspaceRepository
             app_id=settings.hubspot_app_id or None,
             polling=settings.hubspot_polling,
         ),
+        cache_seconds=settings.workspace_cache_seconds,
     )

@@ -77,6 +77,7 @@ def test_maximum_concurrency_sets_the_pollers_and_the_warm_workers(runtime: Loca
         ("EnrichFunction", "EnrichQueueMessages"): 2,
         ("SyncFunction", "SyncQueueMessages"): 2,
         ("DealsFunction", "DealQueueMessages"): 2,
+        ("ActivityFunction", "ActivityQueueMessages"): 2,
     }
     assert runtime.pools["SyncFunction"].size == 2 and runtime.pools["ImportFunction"].size == 4
     pollers = [t.name for t in runtime._threads if t.name.startswith("sqs-SyncFunction-") and t.is_alive()]
@@ -93,6 +94,7 @@ def test_resources_match_the_template(runtime: LocalRuntime) -> None:
         "by_domain",
         "by_recent",
         "by_hubspot_id",
+        "by_enrichment_age",
     }
     state = runtime.provisioned.ref("StateTable")  # type: ignore[union-attr]
     assert ddb.describe_time_to_live(TableName=state)["TimeToLiveDescription"]["AttributeName"] == "expires_at"
@@ -221,6 +223,8 @@ def test_sample_events_are_accepted_by_their_function(runtime: LocalRuntime, pat
         headers["x-hubspot-signature-v3"] = signature_v3(
             runtime.hubspot.client_secret, "POST", url, event["body"], timestamp
         )
+    if function == "ApiFunction":  # the samples carry no key (as `leadpipe invoke` gives them one): a caller's key
+        event["headers"]["authorization"] = f"Bearer {runtime.api_key()}"
     result = runtime.invoke(function, event)
     if "Records" in event:
         assert result == {"batchItemFailures": []}
@@ -228,6 +232,8 @@ def test_sample_events_are_accepted_by_their_function(runtime: LocalRuntime, pat
         assert result == {"workspaces": []}  # no workspace polls by default (HubSpotPolling=false)
     elif function == "DealsFunction":
         assert str(result["run_id"]).startswith("deal-")  # the monthly run, queued on DealQueue
+    elif function == "RetentionFunction":
+        assert result["disabled"] is False and result["more"] is False  # the daily purge (365 days: none that old)
     elif event.get("detail-type") == "Scheduled Event":
         assert result == {"requeued": 0}
     else:

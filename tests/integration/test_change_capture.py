@@ -181,6 +181,21 @@ def test_deletion_erases_the_contact_and_its_cached_answers(loop: tuple[World, C
     assert world.contacts.get("default", "bob@acme.com") is None
     assert changes.cache.get_many("sample", Kind.PERSON, ["bob@acme.com"]) == {}
     assert world.contacts.get("default", "ann@acme.com") is not None  # nobody else
+    assert changes.service.suppression is None or not changes.service.suppression.suppressed(
+        "default", ["bob@acme.com"]
+    )
+
+
+def test_a_privacy_deletion_also_suppresses_the_person(loop: tuple[World, Changes]) -> None:
+    from leadpipe.suppression import SuppressionList
+
+    world, changes = loop
+    suppression = SuppressionList(changes.stack.client("dynamodb"), changes.stack.state_table, "test-salt")
+    changes.service.suppression = suppression
+    bob_id = contact_id(world, "bob@acme.com")
+    report = changes.send(change(bob_id, kind="deletion", privacy=True))
+    assert report.deleted == ["bob@acme.com"]
+    assert suppression.suppressed("default", ["bob@acme.com", "ann@acme.com"]) == {"bob@acme.com": "erased"}
 
 
 def test_a_contact_created_in_hubspot_is_imported(loop: tuple[World, Changes], bus_tap: Any) -> None:

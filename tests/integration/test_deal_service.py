@@ -59,12 +59,15 @@ def test_a_run_is_validated_then_queued(stack: Stack, hubspot: FakeHubSpot) -> N
 
 def test_a_run_without_a_hubspot_token_fails_with_its_reason(stack: Stack, hubspot: FakeHubSpot) -> None:
     service = make(stack, hubspot, token=None)
-    run = service.start("default")
+    with pytest.raises(BadRequest, match="no HubSpot access token") as refused:
+        service.start("default")  # asked for through the API: refused at once, nothing queued
+    assert refused.value.code == "no_hubspot_token"
+    run = service.start("default", trigger="schedule")  # the monthly schedule runs for every workspace it lists
     body = json.dumps({"type": "deals.run", "workspace": "default", "run_id": run.run_id})
-    with pytest.raises(BadRequest, match="no HubSpot access token"):
-        service.handle_message(body, budget=Budget())
-    failed = service.store.run("default", run.run_id)
-    assert failed is not None and failed.status == "failed" and "no HubSpot access token" in (failed.error or "")
+    failed = service.handle_message(body, budget=Budget())  # failed with its reason, not retried into the DLQ
+    assert failed.status == "failed" and "no HubSpot access token" in (failed.error or "")
+    stored = service.store.run("default", run.run_id)
+    assert stored is not None and stored.status == "failed"
 
 
 def test_an_empty_portal_completes_and_a_redelivery_does_not_run_again(stack: Stack, hubspot: FakeHubSpot) -> None:
@@ -80,3 +83,17 @@ def test_an_empty_portal_completes_and_a_redelivery_does_not_run_again(stack: St
     assert status["stats"]["total_closed_deals"] == 0 and status["last_run"]["run_id"] == run.run_id
     with pytest.raises(BadRequest, match="unrecognised DealQueue message"):
         service.handle_message("not json", budget=Budget())
+
+
+def test_an_erased_person_is_not_recreated_from_a_deal(stack: Stack, hubspot: FakeHubSpot) -> None:
+    from leadpipe.models import utcnow
+    from leadpipe.suppression import SuppressionList
+
+    service = make(stack, hubspot, hubspot.token)
+    service.suppression = SuppressionList(stack.client("dynamodb"), stack.state_table, "test-salt")
+    service.suppression.add("default", "gone@deal.example", "erased")
+    people = {"101": {"email": "Gone@Deal.example"}, "102": {"email": "kept@deal.example"}}
+    emails = service._import_contacts("default", people, [], utcnow())
+    assert emails == {"102": "kept@deal.example"}
+    assert service.contacts.get("default", "gone@deal.example") is None
+    assert service.contacts.get("default", "kept@deal.example") is not None

@@ -84,6 +84,7 @@ class World:
             enrich_queue_url=self.queue_url,
             enrich_cache_table=stack.ref("EnrichCacheTable"),
             min_quality=0.7,
+            auto_enrich_on_import=True,  # the rule's contacts.imported events are enriched (the template default)
         )
         self.service = EnrichService(
             contacts=self.contacts,

@@ -35,7 +35,12 @@ def make_poller(stack: Stack, fake: FakeHubSpot, cap: int = 10_000) -> PollServi
         state_table=stack.state_table,
         sqs=stack.client("sqs"),
         settings=settings,
-        keys=ProviderKeys(None, env={"HUBSPOT_TOKEN": fake.token}),
+        # acme's own token (the deployment's HUBSPOT_TOKEN is the default workspace's only)
+        keys=ProviderKeys(
+            "/leadpipe/test/workspaces",
+            env={"HUBSPOT_TOKEN": "pat-of-the-default-workspace"},
+            fetch=lambda path: {"token": fake.token} if path == "/leadpipe/test/workspaces/acme/hubspot" else {},
+        ),
         workspaces=workspaces,
         hubspot=lambda tok, burst, budget: HubSpotClient(tok, base_url=fake.url, burst_limit=burst, budget=budget),
         cap=cap,

@@ -61,6 +61,7 @@ class World:
                 state_table=stack.state_table,
                 event_bus_name=stack.bus,
                 sync_queue_url=self.queue_url,
+                auto_sync_after_enrich=True,  # the rule's contacts.enriched events are synced
             ),
             keys=ProviderKeys(None, env=env),
             workspaces=self.workspaces,

@@ -42,7 +42,13 @@ def event(i: int, *, portal: int = PORTAL, kind: str = "contact.propertyChange",
 
 
 class Intake:
-    def __init__(self, stack: Stack, secrets: dict[str, str] | None = None, versions: str = "v3") -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        secrets: dict[str, str] | None = None,
+        versions: str = "v3",
+        stored: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         self.stack = stack
         ddb = stack.client("dynamodb")
         self.workspaces = WorkspaceRepository(
@@ -57,7 +63,11 @@ class Intake:
                 webhook_signature_versions=versions,
             ),
             workspaces=self.workspaces,
-            keys=ProviderKeys(None, env={"HUBSPOT_CLIENT_SECRET": SECRET, **(secrets or {})}),
+            keys=ProviderKeys(
+                "/leadpipe/test/workspaces",
+                env={"HUBSPOT_CLIENT_SECRET": SECRET, **(secrets or {})},
+                fetch=lambda path: (stored or {}).get(path, {}),
+            ),
             now_ms=lambda: self.now_ms,
         )
 
@@ -114,8 +124,15 @@ def test_a_signed_delivery_is_queued_for_the_portals_workspace(stack: Stack) -> 
 def test_a_portal_claimed_by_a_workspace_routes_there_with_its_own_secret(stack: Stack) -> None:
     intake = Intake(stack, secrets={})
     intake.workspaces.put(WorkspaceSettings(workspace="acme", hubspot=HubSpotSettings(portal_id=777, app_id=1)))
-    # acme's secret lives at its own path; env fallback is shared here, so the same secret signs
-    result = intake.deliver([event(1, portal=777)])
+    # the deployment's secret (environment) is the default workspace's only: acme without its own is refused
+    with pytest.raises(WebhookRejected) as refused:
+        intake.deliver([event(1, portal=777)])
+    assert refused.value.http_status == 401 and refused.value.code == "no_client_secret" and intake.queued() == []
+    intake = Intake(stack, secrets={}, stored={"/leadpipe/test/workspaces/acme/hubspot": {"client_secret": "acme-s"}})
+    with pytest.raises(WebhookRejected) as wrong:
+        intake.deliver([event(1, portal=777)])  # signed with the deployment's secret, not acme's
+    assert wrong.value.http_status == 401
+    result = intake.deliver([event(1, portal=777)], secret="acme-s")
     assert result.workspaces == ["acme"]
     assert intake.queued()[0]["workspace"] == "acme"
     with pytest.raises(Conflict, match="belongs to another workspace"):
@@ -200,3 +217,11 @@ def test_the_called_url_is_rebuilt_as_hubspot_signed_it() -> None:
     assert called_url({"host": "127.0.0.1:3000", "x-forwarded-proto": "http"}, "/webhooks/hubspot", "") == (
         "http://127.0.0.1:3000/webhooks/hubspot"
     )
+
+
+def test_a_privacy_deletion_is_queued_as_one(stack: Stack) -> None:
+    intake = Intake(stack)
+    intake.deliver([event(1, kind="contact.privacyDeletion"), event(2, kind="contact.deletion")])
+    changes = {c["object_id"]: c for c in intake.queued()[0]["changes"]}
+    assert changes["501"]["kind"] == changes["502"]["kind"] == "deletion"
+    assert changes["501"]["privacy"] is True and changes["502"]["privacy"] is False

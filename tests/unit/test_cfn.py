@@ -816,17 +816,17 @@ def test_real_template_loads(real_template: dict[str, Any]) -> None:
     assert real_template["Transform"] == "AWS::Serverless-2016-10-31"
     assert real_template["Conditions"] == {
         "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]},
-        "AutoEnrich": {"Fn::Equals": [{"Ref": "AutoEnrichOnImport"}, "true"]},
-        "AutoSync": {"Fn::Equals": [{"Ref": "AutoSyncAfterEnrich"}, "true"]},
     }
     assert real_template["Globals"]["Function"]["Layers"] == [{"Ref": "DepsLayer"}, {"Ref": "SharedLayer"}]
     functions = sorted(k for k, v in real_template["Resources"].items() if v["Type"] == FN)
     assert functions == [
+        "ActivityFunction",
         "ApiFunction",
         "DealsFunction",
         "EnrichFunction",
         "ImportFunction",
         "PollingFunction",
+        "RetentionFunction",
         "SyncFunction",
         "WebhookFunction",
     ]
@@ -856,6 +856,7 @@ def test_real_template_parameter_defaults(real_template: dict[str, Any]) -> None
         "PollLookbackMinutes": "5",
         "WebhookSignatureVersions": "v3",
         "DealsSchedule": "cron(0 7 1 * ? *)",
+        "RetentionDays": "365",
     }
 
 
@@ -864,23 +865,11 @@ def test_real_template_conditions(real_template: dict[str, Any]) -> None:
     everything = Resolver(real_template, parameters={"AlarmEmail": "ops@example.com", "AutoSyncAfterEnrich": "true"})
     assert everything.active("AlarmEmailSubscription") is True
     assert all(everything.active(r) for r in real_template["Resources"])
-    # by default nothing syncs to HubSpot on its own: the AutoSync rule and its queue policy do not exist
-    default = Resolver(real_template)
-    assert sorted(r for r in real_template["Resources"] if not default.active(r)) == [
-        "AlarmEmailSubscription",
-        "AutoSyncQueuePolicy",
-        "AutoSyncRule",
-    ]
-    # AUTO_ENRICH_ON_IMPORT off: the rule and its queue policy do not exist (moto would deliver to a disabled rule)
-    manual = Resolver(real_template, parameters={"AutoEnrichOnImport": "false"})
-    inactive = sorted(r for r in real_template["Resources"] if not manual.active(r))
-    assert inactive == [
-        "AlarmEmailSubscription",
-        "AutoEnrichQueuePolicy",
-        "AutoEnrichRule",
-        "AutoSyncQueuePolicy",
-        "AutoSyncRule",
-    ]
+    # The automation rules always exist: the switches are per workspace (the parameters are the default), and the
+    # enrich and sync functions drop the rules' events for a workspace whose switch is off.
+    for parameters in ({}, {"AutoEnrichOnImport": "false"}, {"AutoSyncAfterEnrich": "false"}):
+        resolver = Resolver(real_template, parameters=parameters)
+        assert sorted(r for r in real_template["Resources"] if not resolver.active(r)) == ["AlarmEmailSubscription"]
 
 
 def test_real_template_every_function_resolves_with_globals(real_template: dict[str, Any]) -> None:
@@ -922,6 +911,12 @@ def test_real_template_every_function_resolves_with_globals(real_template: dict[
         "WEBHOOK_SIGNATURE_VERSIONS": "v3",
         "DEAL_QUEUE_URL": "ref-DealQueue",
         "DEALS_SCHEDULE": "cron(0 7 1 * ? *)",
+        "RETENTION_DAYS": "365",
+        "IMPORT_DLQ_URL": "ref-ImportDLQ",
+        "ENRICH_DLQ_URL": "ref-EnrichDLQ",
+        "SYNC_DLQ_URL": "ref-SyncDLQ",
+        "CHANGE_DLQ_URL": "ref-ChangeDLQ",
+        "DEAL_DLQ_URL": "ref-DealDLQ",
     }
     api = resolved["ApiFunction"]
     assert api["Environment"] == {"Variables": common_env}
@@ -937,8 +932,9 @@ def test_real_template_every_function_resolves_with_globals(real_template: dict[
         "Type": "HttpApi",
         "Properties": {"ApiId": "ref-HttpApi", "Path": "/contacts/{email}", "Method": "GET"},
     }
-    [uploads] = [p for p in api["Policies"] if "Statement" in p]
-    assert uploads["Statement"][0]["Resource"] == [
+    [inline] = [p for p in api["Policies"] if "Statement" in p]
+    [uploads] = [st for st in inline["Statement"] if st.get("Sid") == "WriteImportFiles"]
+    assert uploads["Resource"] == [
         "arn:UploadsBucket/imports/*",
         "arn:UploadsBucket/incoming/uploads/*",
     ]
@@ -967,7 +963,6 @@ def test_real_template_every_function_resolves_with_globals(real_template: dict[
         "ApiId": "ref-HttpApi",
         "Path": "/webhooks/hubspot",
         "Method": "POST",
-        "Auth": {"Authorizer": "NONE"},  # HubSpot signs; the function verifies
     }
     polling = resolved["PollingFunction"]
     assert polling["ReservedConcurrentExecutions"] == 1  # one writer of the cursor
@@ -1051,6 +1046,11 @@ def test_real_template_dependencies_form_a_valid_order(real_template: dict[str, 
         "SyncQueue",
         "ChangeQueue",
         "DealQueue",
+        "ImportDLQ",
+        "EnrichDLQ",
+        "SyncDLQ",
+        "ChangeDLQ",
+        "DealDLQ",
     }
     assert graph["ChangeQueue"] == {"ChangeDLQ"}
     assert graph["DealQueue"] == {"DealDLQ"}

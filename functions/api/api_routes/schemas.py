@@ -24,6 +24,7 @@ from leadpipe.models import (
     RowError,
     SourceRef,
 )
+from leadpipe.stats import StatusStats
 
 
 class ErrorBody(BaseModel):
@@ -179,6 +180,10 @@ class ContactView(BaseModel):
     icp: IcpFit | None = Field(
         None, description="fit with the ideal-customer profile learned from won and lost deals (0-1) and why"
     )
+    engagement_counts: dict[str, int] = Field(
+        default_factory=dict, description="engagements recorded, by type (GET /contacts/{email}/engagements)"
+    )
+    last_engaged_at: datetime | None = None
     sources: list[SourceRef]
     created_at: datetime
     updated_at: datetime
@@ -186,7 +191,7 @@ class ContactView(BaseModel):
 
     @classmethod
     def of(cls, contact: Contact) -> ContactView:
-        data = contact.model_dump(exclude={"tags"})
+        data = contact.model_dump(exclude={"tags", "engagements"})
         return cls(**data, tags=sorted(contact.tags))
 
 
@@ -198,7 +203,11 @@ class ContactList(BaseModel):
 class StatusView(BaseModel):
     workspace: str
     stage: str
-    config: dict[str, Any]
+    config: dict[str, Any] = Field(
+        description="providers configured and without a key, automation switches, cache days and thresholds in force "
+        "for the workspace (its own settings, else the deployment's)"
+    )
     providers: list[dict[str, Any]] = Field(description="the enrichment waterfall, in order, and who is skipped")
-    counts: dict[str, int]
+    counts: dict[str, int] = Field(description="contacts per pipeline status (the same as stats.by_status)")
     total: int
+    stats: StatusStats

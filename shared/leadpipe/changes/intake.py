@@ -49,6 +49,7 @@ def to_change(event: WebhookEvent) -> ObjectChange:
     return ObjectChange(
         object_id=str(event.object_id),
         kind="deletion" if event.kind == "contact_deletion" else "change",
+        privacy=event.subscription_type == "contact.privacyDeletion",
         occurred_at=event.occurred_at,
         property=event.property_name,
         value=event.property_value,

@@ -13,7 +13,10 @@ batches, so repeated and out-of-order deliveries converge on HubSpot's latest st
   loop: the contact goes back to ``imported`` and ``contacts.imported`` is published, so it is enriched and synced
   again; anything else (phone, city, ...) only updates the record;
 - a record leadpipe does not know (created in HubSpot by a person) is imported as a new contact;
-- ``contact.deletion`` / ``contact.privacyDeletion`` erase the contact and its cached enrichment answers.
+- ``contact.deletion`` / ``contact.privacyDeletion`` erase the contact and its cached enrichment answers; a
+  ``privacyDeletion`` (HubSpot's GDPR delete) also puts the person on the suppression list;
+- a record whose email is on the suppression list (erased at the person's request) is never taken in: neither
+  created again nor merged into anything (``refused``).
 
 Webhook events are deduplicated on eventId + subscriptionId + occurredAt, recorded once the message has been
 handled (a crash before that replays it, harmlessly: the comparison is idempotent). A contact in the middle of a
@@ -54,6 +57,7 @@ from leadpipe.normalize import FieldProblem, company_domain, domain_from_website
 from leadpipe.observability import count, logger
 from leadpipe.queueing import send_batch
 from leadpipe.settings import Settings
+from leadpipe.suppression import SuppressionList
 from leadpipe.workspaces import WorkspaceRepository
 
 SOURCE = "hubspot"
@@ -223,9 +227,11 @@ class ChangeService:
         workspaces: WorkspaceRepository,
         cache: EnrichmentCache | None = None,
         hubspot: HubSpotFactory | None = None,
+        suppression: SuppressionList | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.contacts = contacts
+        self.suppression = suppression
         self.dynamodb = dynamodb
         self.state_table = state_table
         self.publisher = publisher
@@ -268,7 +274,8 @@ class ChangeService:
         deletions = list(dict.fromkeys(c.object_id for c in work if c.kind == "deletion"))
         changed = [i for i in dict.fromkeys(c.object_id for c in work if c.kind == "change") if i not in deletions]
         if deletions:
-            self._erase(ws, deletions, report)
+            private = {c.object_id for c in work if c.kind == "deletion" and c.privacy}
+            self._erase(ws, deletions, report, private)
         if changed:
             self._reimport(ws, changed, message, budget, report)
         self._remember(ws, [c.dedupe_key for c in fresh if c.dedupe_key])
@@ -314,6 +321,9 @@ class ChangeService:
                 report.refused[object_id] = f"HubSpot record {object_id} has no usable email: {exc}"
                 continue
             by_email[email] = object_id
+        barred = self.suppression.suppressed(ws, list(by_email)) if self.suppression and by_email else {}
+        for email, reason in barred.items():  # erased here: HubSpot's copy never brings it back
+            report.refused[by_email.pop(email)] = f"the contact's email is suppressed ({reason}): not taken in again"
         stored = self.contacts.batch_get(ws, list(by_email))
         unknown = [i for e, i in by_email.items() if e not in stored]
         # not found by email: maybe known by its HubSpot id under an email a person has since changed there
@@ -387,8 +397,13 @@ class ChangeService:
             if saved.conflicts:
                 raise TransientError("a contact whose email changed in HubSpot changed here too; retrying")
 
-    def _erase(self, ws: str, object_ids: list[str], report: ChangeReport) -> None:
+    def _erase(self, ws: str, object_ids: list[str], report: ChangeReport, private: set[str] | None = None) -> None:
         emails = self.contacts.emails_for_hubspot_ids(ws, object_ids)
+        if self.suppression is not None:
+            # a GDPR deletion in HubSpot is the person's request: leadpipe must not take them in again either
+            for object_id, email in emails.items():
+                if object_id in (private or set()):
+                    self.suppression.add(ws, email, "erased")
         stored = self.contacts.batch_get(ws, list(emails.values()))
         changes = [ContactChange(c, None) for c in stored.values()]
         if changes:

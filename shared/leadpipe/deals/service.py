@@ -38,6 +38,7 @@ from leadpipe.normalize import FieldProblem, normalize_email
 from leadpipe.observability import count, logger
 from leadpipe.queueing import send_batch
 from leadpipe.settings import Settings
+from leadpipe.suppression import SuppressionList
 from leadpipe.workspaces import WorkspaceRepository
 
 MAX_LOOKBACK_MONTHS = 24
@@ -140,9 +141,11 @@ class DealService:
         enricher: Enricher | None = None,
         signals: Callable[[str, Budget], Signals | None] | None = None,
         hubspot: Callable[[str, int, Budget], HubSpotClient] | None = None,
+        suppression: SuppressionList | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
+        self.suppression = suppression  # erased people: never recreated from a deal
         self.contacts = contacts
         self.sqs = sqs
         self.settings = settings
@@ -166,6 +169,11 @@ class DealService:
             raise BadRequest(f"lookbackMonths must be between 1 and {MAX_LOOKBACK_MONTHS}", code="invalid_request")
         if limit is not None and not 1 <= limit <= MAX_LIMIT:
             raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}", code="invalid_request")
+        if trigger != "schedule" and not self.keys.secret(workspace, "hubspot/token", "HUBSPOT_TOKEN"):
+            raise BadRequest(
+                f"workspace {workspace} has no HubSpot access token: store one with PUT /settings/hubspot",
+                code="no_hubspot_token",
+            )
         run = DealRun(
             workspace=workspace,
             run_id=f"deal-{self.clock().strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}",
@@ -231,6 +239,8 @@ class DealService:
                 update={"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:1000], "finished_at": self.clock()}
             )
             self.store.put_run(run)
+            if isinstance(exc, BadRequest) and exc.code == "no_hubspot_token":
+                return run  # permanent until a token is stored: failed, with the reason, not retried into the DLQ
             raise
         self.store.put_run(run)
         return run
@@ -247,7 +257,8 @@ class DealService:
         self, ws: str, people: dict[str, dict[str, Any]], deals: Sequence[ClosedDeal], now: datetime
     ) -> dict[str, str]:
         """HubSpot contact id -> email of the deals' contacts, stored as leadpipe contacts (new ones created, known
-        ones tagged with the outcome); contacts without a usable email are left out of enrichment."""
+        ones tagged with the outcome); contacts without a usable email, and erased people (the suppression list),
+        are left out."""
         outcome_of: dict[str, set[str]] = {}
         for deal in deals:
             for contact_id in deal.contact_ids:
@@ -258,6 +269,9 @@ class DealService:
                 emails[contact_id] = normalize_email(str(props.get("email") or ""))
             except FieldProblem:
                 continue
+        if self.suppression is not None:
+            refused = self.suppression.suppressed(ws, list(emails.values()))  # one BatchGetItem per 100
+            emails = {i: e for i, e in emails.items() if e not in refused}
         by_email = {e: i for i, e in emails.items()}
 
         def mutate(email: str, before: Contact | None) -> Contact | Unchanged:

@@ -91,5 +91,15 @@ class EnrichmentCache:
         requests = [{"DeleteRequest": {"Key": {"pk": {"S": cache_key(p, kind, k)}}}} for p in providers for k in keys]
         self._write(requests)
 
+    def erase(self, providers: Iterable[str], kind: Kind, keys: Iterable[str]) -> int:
+        """Delete every provider's cached answer for these keys, expired or not; returns how many there were (one
+        BatchGetItem per 100 keys to find them, then BatchWriteItem deletes)."""
+        pks = list(dict.fromkeys(cache_key(p, kind, k) for p in dict.fromkeys(providers) for k in keys))
+        if not pks:
+            return 0
+        found = batch_get(self.client, self.table, [{"pk": {"S": pk}} for pk in pks], projection=("pk",))
+        self._write([{"DeleteRequest": {"Key": {"pk": item["pk"]}}} for item in found])
+        return len(found)
+
     def _write(self, requests: list[dict[str, Any]]) -> None:
         batch_write(self.client, self.table, requests, calls=self.calls)

@@ -51,15 +51,28 @@ class ProviderKeys:
             return {}
         return {str(k).rsplit("/", 1)[-1]: str(v) for k, v in values.items()}
 
+    def forget(self, workspace: str) -> None:
+        """Drop this container's cached secrets of ``workspace`` (after it changed them): the next read is fresh.
+        Other containers see the change once their cache expires (``CACHE_SECONDS``)."""
+        if self._provider is None or not self.path_prefix:
+            return
+        root = f"{self.path_prefix}/{workspace}"
+        for key in [k for k in self._provider.store if k and (k[0] == root or str(k[0]).startswith(root + "/"))]:
+            self._provider.store.pop(key, None)
+
     def secret(self, workspace: str, name: str, env_var: str | None = None) -> str | None:
         """One secret of a workspace, e.g. ``hubspot/token`` at ``{prefix}/{workspace}/hubspot/token``, else the
-        environment variable."""
+        environment variable -- for HubSpot secrets only in the default workspace: the deployment's token opens the
+        deployment's portal, which belongs to the default workspace; another workspace without a token of its own
+        must not read or write it."""
         folder, _, leaf = name.rpartition("/")
         if self.path_prefix:
             path = f"{self.path_prefix}/{workspace}/{folder}" if folder else f"{self.path_prefix}/{workspace}"
             stored = self._by_path(path)
             if stored.get(leaf):
                 return stored[leaf].strip()
+        if name.startswith("hubspot/") and workspace != (self.env.get("DEFAULT_WORKSPACE") or "default"):
+            return None
         value = self.env.get(env_var) if env_var else None
         return value.strip() if value and value.strip() else None
 

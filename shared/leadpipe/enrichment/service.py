@@ -1,7 +1,9 @@
 """The enrich service: what the enrich function does with each EnrichQueue message.
 
-Messages are ``contacts.imported`` events (delivered by the AutoEnrich rule), ``enrich.request`` (POST /enrich and
-retries) or ``enrich.poll`` (collect an asynchronous provider's batch). For each request:
+Messages are ``contacts.imported`` events (delivered by the AutoEnrich rule; dropped for a workspace whose
+auto-enrich switch is off, its own or else the deployment's), ``enrich.request`` (POST /enrich and retries: never
+dropped) or ``enrich.poll`` (collect an asynchronous provider's batch). The workspace's ``min_quality`` and field
+threshold apply when it set them, else the deployment's. For each request:
 
 - contacts already enriched by this request are left alone (SQS and EventBridge deliver at least once);
 - suppressed and do-not-enrich contacts are marked ``skipped`` and never reach a provider;
@@ -23,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from leadpipe.contacts import UNCHANGED, ContactRepository, Unchanged
+from leadpipe.engagements import lifecycle_after_enrichment
 from leadpipe.enrichment.cache import EnrichmentCache
 from leadpipe.enrichment.http import Budget
 from leadpipe.enrichment.keys import ProviderKeys
@@ -45,7 +48,6 @@ from leadpipe.models import (
     EnrichPollMessage,
     Failure,
     Insight,
-    LifecycleStage,
     PipelineStatus,
     ProviderGap,
     utcnow,
@@ -53,11 +55,12 @@ from leadpipe.models import (
 from leadpipe.observability import count, logger
 from leadpipe.queueing import due_for_retry, send_batch
 from leadpipe.settings import Settings
+from leadpipe.stats import RunRecorder, StatsRepository
 from leadpipe.suppression import SuppressionList
+from leadpipe.workspaces import EffectiveSettings, WorkspaceRepository
 
 MAX_RETRIES = 5
 MESSAGE_EMAILS = 100
-VERIFIED_CONFIDENCE = 0.8
 
 
 @dataclass
@@ -71,6 +74,27 @@ class EnrichReport:
     already_done: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
+    contacts: int = 0  # in the request
+    cache_hits: int = 0
+    cache_lookups: int = 0
+    provider_calls: int = 0
+
+    def counts(self) -> dict[str, int]:
+        """What the run's events and the workspace's stats record (``leadpipe.stats``)."""
+        return {
+            "contacts": self.contacts,
+            "enriched": len(self.enriched),
+            "published": len(self.published),
+            "below_threshold": len(self.below_threshold),
+            "failed": len(self.failed),
+            "skipped": len(self.skipped),
+            "already_done": len(self.already_done),
+            "missing": len(self.missing),
+            "pending": len(self.pending),
+            "cache_hits": self.cache_hits,
+            "cache_lookups": self.cache_lookups,
+            "provider_calls": self.provider_calls,
+        }
 
 
 @dataclass
@@ -115,7 +139,10 @@ class EnrichService:
         intelligence: Callable[[Budget], Any] | None = None,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
+        workspaces: WorkspaceRepository | None = None,
+        runs: RunRecorder | None = None,
     ) -> None:
+        self.workspaces = workspaces  # each workspace's thresholds and switches (else the deployment's)
         self.contacts = contacts
         self.cache = cache
         self.publisher = publisher
@@ -129,6 +156,9 @@ class EnrichService:
         self.intelligence = intelligence
         self.clock = clock
         self.sleep = sleep
+        # each run announced on the bus (the activity feed) and added to the workspace's stats (GET /status)
+        stats = StatsRepository(contacts.client, settings.state_table) if settings.state_table else None
+        self.runs = runs or RunRecorder("enrichment", publisher=publisher, stats=stats, clock=clock)
 
     # ------------------------------------------------------------------------------------------ messages
 
@@ -141,6 +171,10 @@ class EnrichService:
             raise BadRequest(f"unrecognised EnrichQueue message: {body[:200]!r}", code="bad_message")
         if data.get("detail-type") == DETAIL_CONTACTS_IMPORTED and data.get("source") == EVENT_SOURCE:
             detail = ContactsImported.model_validate(data["detail"])
+            if not self.effective(detail.workspace).auto_enrich_on_import:  # the automatic path only
+                logger.info("auto-enrich is off for the workspace", extra={"workspace": detail.workspace})
+                count("AutomaticEnrichmentsDropped", len(detail.emails))
+                return None
             message = EnrichMessage(workspace=detail.workspace, request_id=f"evt-{data['id']}", emails=detail.emails)
             return self.enrich(message, budget)
         if data.get("type") == "enrich.request":
@@ -148,6 +182,10 @@ class EnrichService:
         if data.get("type") == "enrich.poll":
             return self.collect(EnrichPollMessage.model_validate(data), budget)
         raise BadRequest(f"unrecognised EnrichQueue message: {body[:200]!r}", code="bad_message")
+
+    def effective(self, workspace: str) -> EffectiveSettings:
+        """The workspace's thresholds and automation switches, else the deployment's."""
+        return EffectiveSettings.of(self.workspaces.get(workspace) if self.workspaces else None, self.settings)
 
     def _send(self, bodies: Sequence[str], delay: int = 0) -> int:
         return send_batch(self.sqs, self.settings.enrich_queue_url, bodies, delay)
@@ -160,10 +198,22 @@ class EnrichService:
     # ------------------------------------------------------------------------------------------ enriching
 
     def enrich(self, message: EnrichMessage, budget: Budget) -> EnrichReport:
+        """One run: the message's contacts, announced on the bus and added to the workspace's stats."""
+        report = EnrichReport(message.request_id, contacts=len(set(message.emails)))
+        self.runs.started(message.workspace, message.request_id, report.contacts)
+        try:
+            self._enrich(message, budget, report)
+        except Exception as exc:
+            self.runs.finished(message.workspace, message.request_id, report.counts(), f"{type(exc).__name__}: {exc}")
+            raise
+        self.runs.finished(message.workspace, message.request_id, report.counts())
+        return report
+
+    def _enrich(self, message: EnrichMessage, budget: Budget, report: EnrichReport) -> EnrichReport:
         ws, request_id, options = message.workspace, message.request_id, message.options
         now = self.clock()
-        min_quality = options.min_quality if options.min_quality is not None else self.settings.min_quality
-        report = EnrichReport(request_id)
+        effective = self.effective(ws)
+        min_quality = options.min_quality if options.min_quality is not None else effective.min_quality
         emails = list(dict.fromkeys(message.emails))
         stored = self.contacts.batch_get(ws, emails)
         report.missing = [e for e in emails if e not in stored]
@@ -199,7 +249,7 @@ class EnrichService:
             waterfall = Waterfall(
                 provider_set.providers,
                 cache=self.cache,
-                threshold=self.settings.enrich_field_threshold,
+                threshold=effective.field_threshold,
                 budget=budget,
                 clock=self.clock,
                 sleep=self.sleep,
@@ -215,6 +265,7 @@ class EnrichService:
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             self.contacts.upsert(ws, list(started), lambda e, c: self._fail(c, error, now), known=started)
+            report.failed = list(started)
             count("EnrichmentsFailed", len(eligible))
             raise
         finally:
@@ -258,8 +309,12 @@ class EnrichService:
         count("ContactsBelowThreshold", len(report.below_threshold))
         count("EnrichmentsFailed", len(report.failed))
         count("ContactsSkipped", len(report.skipped))
-        count("EnrichCacheHits", sum(result.cache_hits.values()))
-        count("ProviderCalls", sum(result.provider_calls.values()))
+        report.cache_hits = sum(result.cache_hits.values())
+        report.cache_lookups = sum(result.cache_lookups.values())
+        report.provider_calls = sum(result.provider_calls.values())
+        count("EnrichCacheHits", report.cache_hits)
+        count("EnrichCacheLookups", report.cache_lookups)
+        count("ProviderCalls", report.provider_calls)
         count("ProviderRequests", sum(requests.values()))
         logger.info(
             "enrichment finished",
@@ -355,10 +410,7 @@ class EnrichService:
         after.status = PipelineStatus.ENRICHED
         after.status_reason = "below_threshold" if below else None
         after.failure = None
-        if after.lifecycle in (LifecycleStage.NEW, LifecycleStage.ENRICHED):
-            email = outcome.fields.get("email_status")
-            verified = email is not None and email.value == "valid" and email.confidence >= VERIFIED_CONFIDENCE
-            after.lifecycle = LifecycleStage.VERIFIED if verified else LifecycleStage.ENRICHED
+        after.lifecycle = lifecycle_after_enrichment(after.lifecycle, outcome.fields)  # rules: engagements.py
         if insight is not None:
             after.intelligence = insight
         after.updated_at = now

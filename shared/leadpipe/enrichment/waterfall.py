@@ -81,6 +81,7 @@ class WaterfallResult:
     pending: list[PendingBatch] = field(default_factory=list)
     provider_calls: Counter[str] = field(default_factory=Counter)  # calls of provider methods, by provider
     cache_hits: Counter[str] = field(default_factory=Counter)
+    cache_lookups: Counter[str] = field(default_factory=Counter)  # keys looked up in the cache (hits + misses)
 
 
 def person_query(contact: Contact) -> PersonQuery:
@@ -156,6 +157,7 @@ class Waterfall:
         answers: dict[str, Answer] = {}
         if self.cache is not None and use_cache:
             answers = self.cache.get_many(name, kind, keys)
+            result.cache_lookups[name] += len(keys)
             result.cache_hits[name] += len(answers)
             for key in answers:
                 trace[key].cache_hits += 1
@@ -237,6 +239,7 @@ class Waterfall:
         answers: dict[str, Answer] = {}
         if self.cache is not None and use_cache:
             answers = self.cache.get_many(name, Kind.PERSON, keys)
+            result.cache_lookups[name] += len(keys)
             result.cache_hits[name] += len(answers)
             for key in answers:
                 trace[key].cache_hits += 1

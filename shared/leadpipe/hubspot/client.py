@@ -22,6 +22,7 @@ import httpx
 
 from leadpipe.enrichment.http import Budget, ProviderHttp, bucket_for, retry_after_seconds
 from leadpipe.enrichment.providers.base import ProviderError, RateLimit
+from leadpipe.observability import count
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 BATCH_MAX = 100
@@ -132,6 +133,11 @@ class HubSpotClient:
         )
 
     def close(self) -> None:
+        """Close the connections, and count this client's HubSpot requests and 429 answers (every user of the
+        client -- sync, change capture, polling, deals -- closes it: ``with HubSpotClient(...)``)."""
+        if not self.http.client.is_closed:  # counted once, however often it is closed
+            count("HubSpotCalls", self.calls)
+            count("HubSpot429s", self.throttled)
         self.http.close()
         self.search_http.close()
 
@@ -292,10 +298,15 @@ class HubSpotClient:
         ]
         return self.create("notes", inputs)
 
-    def gdpr_delete(self, email: str) -> None:
+    def gdpr_delete(self, email: str) -> bool:
+        """Permanently delete the contact with this email (``POST /crm/v3/objects/contacts/gdpr-delete`` with
+        ``idProperty: email``). HubSpot answers 204 either way, and blocklists an email it had no contact for, so
+        whether it had one is asked first (a batch/read by email). Returns True when HubSpot had the contact."""
+        found = self.read_by("contacts", "email", [email], ["email"])
         self._json(
             "POST", "/crm/v3/objects/contacts/gdpr-delete", {"objectId": email, "idProperty": "email"}, ok=(404,)
         )
+        return bool(found.results)
 
     # ------------------------------------------------------------------------------------------ pipelines, associations
 

@@ -1,5 +1,6 @@
 """The sync service: what the sync function does with each SyncQueue message (at most 500 contacts, sent to HubSpot
-in batches of 100).
+in batches of 100). A ``contacts.enriched`` event (the AutoSync rule's) is dropped for a workspace whose auto-sync
+switch is off (its own, else the deployment's); a sync request (POST /sync, retries) always runs.
 
 1. Contacts already synced by this request are left alone (at-least-once delivery); suppressed/skipped ones are
    never sent. The others move to ``syncing``.
@@ -64,7 +65,8 @@ from leadpipe.models import (
 from leadpipe.observability import count, logger
 from leadpipe.queueing import due_for_retry, send_batch
 from leadpipe.settings import Settings
-from leadpipe.workspaces import WorkspaceRepository
+from leadpipe.stats import RunRecorder, StatsRepository
+from leadpipe.workspaces import EffectiveSettings, WorkspaceRepository
 
 MAX_RETRIES = 5
 RETRY_DELAY = timedelta(minutes=15)
@@ -95,10 +97,29 @@ class SyncReport:
     company_errors: list[str] = field(default_factory=list)
     hubspot_calls: int = 0
     throttled: int = 0
+    contacts: int = 0  # in the request
 
     @property
     def synced(self) -> list[str]:
         return [*self.created, *self.updated, *self.unchanged]
+
+    def counts(self) -> dict[str, int]:
+        """What the run's events and the workspace's stats record (``leadpipe.stats``)."""
+        return {
+            "contacts": self.contacts,
+            "synced": len(self.synced),
+            "created": len(self.created),
+            "updated": len(self.updated),
+            "unchanged": len(self.unchanged),
+            "failed": len(self.failed),
+            "skipped": len(self.skipped),
+            "already_done": len(self.already_done),
+            "missing": len(self.missing),
+            "companies_created": self.companies_created,
+            "notes": self.notes,
+            "hubspot_calls": self.hubspot_calls,
+            "hubspot_429s": self.throttled,
+        }
 
     def fail(self, email: str, error: str) -> None:
         """A contact fails after its write went through (e.g. its company could not be settled): not synced."""
@@ -169,6 +190,7 @@ class SyncService:
         workspaces: WorkspaceRepository,
         hubspot: Callable[[str, int, Budget], HubSpotClient] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        runs: RunRecorder | None = None,
     ) -> None:
         self.contacts = contacts
         self.dynamodb = dynamodb
@@ -184,6 +206,9 @@ class SyncService:
             )
         )
         self.clock = clock
+        # each run announced on the bus (the activity feed) and added to the workspace's stats (GET /status)
+        stats = StatsRepository(dynamodb, state_table) if state_table else None
+        self.runs = runs or RunRecorder("sync", publisher=publisher, stats=stats, clock=clock)
 
     # ------------------------------------------------------------------------------------------ messages
 
@@ -198,11 +223,19 @@ class SyncService:
             and data.get("source") == EVENT_SOURCE
         ):
             detail = ContactsEnriched.model_validate(data["detail"])
+            if not self.auto_sync(detail.workspace):  # the automatic path only: POST /sync always runs
+                logger.info("auto-sync is off for the workspace", extra={"workspace": detail.workspace})
+                count("AutomaticSyncsDropped", len(detail.emails))
+                return SyncReport(f"evt-{data['id']}", skipped=dict.fromkeys(detail.emails, "auto-sync is off"))
             message = SyncMessage(workspace=detail.workspace, request_id=f"evt-{data['id']}", emails=detail.emails)
             return self.sync(message, budget)
         if isinstance(data, dict) and data.get("type") == "sync.request":
             return self.sync(SyncMessage.model_validate(data), budget)
         raise BadRequest(f"unrecognised SyncQueue message: {body[:200]!r}", code="bad_message")
+
+    def auto_sync(self, workspace: str) -> bool:
+        """The workspace's auto-sync switch, else the deployment's AUTO_SYNC_AFTER_ENRICH."""
+        return EffectiveSettings.of(self.workspaces.get(workspace), self.settings).auto_sync_after_enrich
 
     def requeue_due(self, workspace: str) -> QueuedSync | None:
         """Re-queue this workspace's contacts whose failed sync is due, and those stuck ``syncing``."""
@@ -221,9 +254,20 @@ class SyncService:
     # ------------------------------------------------------------------------------------------ syncing
 
     def sync(self, message: SyncMessage, budget: Budget) -> SyncReport:
+        """One run: the message's contacts, announced on the bus and added to the workspace's stats."""
+        report = SyncReport(message.request_id, contacts=len(set(message.emails)))
+        self.runs.started(message.workspace, message.request_id, report.contacts)
+        try:
+            self._sync(message, budget, report)
+        except Exception as exc:
+            self.runs.finished(message.workspace, message.request_id, report.counts(), f"{type(exc).__name__}: {exc}")
+            raise
+        self.runs.finished(message.workspace, message.request_id, report.counts())
+        return report
+
+    def _sync(self, message: SyncMessage, budget: Budget, report: SyncReport) -> SyncReport:
         ws, request_id = message.workspace, message.request_id
         now = self.clock()
-        report = SyncReport(request_id)
         workspace = self.workspaces.get(ws)
         options = message.options or workspace.sync.options
         emails = list(dict.fromkeys(message.emails))
@@ -262,7 +306,6 @@ class SyncService:
             report.hubspot_calls, report.throttled = client.calls, client.throttled
             self._finish_failed(ws, contacts, f"{exc.reason}: {exc.message}", now, report)
             self._log(ws, report, now)
-            count("HubSpot429s", client.throttled)
             raise
         report.hubspot_calls, report.throttled = client.calls, client.throttled
 
@@ -311,8 +354,6 @@ class SyncService:
         self._log(ws, report, now)
         count("ContactsSynced", len(report.synced))
         count("SyncFailed", len(report.failed))
-        count("HubSpotCalls", report.hubspot_calls)
-        count("HubSpot429s", report.throttled)
         logger.info("sync finished", extra={"request_id": request_id, "summary": self._summary(report)})
         return report
 
