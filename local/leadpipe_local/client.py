@@ -38,6 +38,20 @@ def _is_local(url: str) -> bool:
     return host in {"127.0.0.1", "localhost", "::1"}
 
 
+def _api_error(response: httpx.Response) -> ApiError:
+    """The API's JSON error ({"error": {code, message, details}}) as an exception; any other body as text."""
+    try:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        error = {}
+    return ApiError(
+        response.status_code,
+        str(error.get("code") or "http_error"),
+        str(error.get("message") or response.text[:300] or response.reason_phrase),
+        error.get("details"),
+    )
+
+
 def write_dev_key(path: Path, api_url: str, api_key: str, workspace: str) -> None:
     """Remember the local stack's development key, readable by the owner only."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,16 +102,7 @@ class ApiClient:
         except httpx.HTTPError as exc:
             raise ApiError(0, "unreachable", f"cannot reach {self.base_url}: {exc}") from exc
         if response.status_code >= 400:
-            try:
-                error = response.json().get("error") or {}
-            except ValueError:
-                error = {}
-            raise ApiError(
-                response.status_code,
-                str(error.get("code") or "http_error"),
-                str(error.get("message") or response.text[:300] or response.reason_phrase),
-                error.get("details"),
-            )
+            raise _api_error(response)
         return response.json() if response.content else None
 
     # -------------------------------------------------------------------------------------------- imports
@@ -255,16 +260,7 @@ class ApiClient:
                 raise ApiError(download.status_code, "download_failed", download.text[:300])
             return {"csv": download.content, "rows": link["rows"], "next_cursor": link.get("next_cursor"), "link": link}
         if response.status_code != 200:
-            try:
-                error = response.json().get("error") or {}
-            except ValueError:
-                error = {}
-            raise ApiError(
-                response.status_code,
-                str(error.get("code") or "http_error"),
-                str(error.get("message") or response.text[:300]),
-                error.get("details"),
-            )
+            raise _api_error(response)
         return {
             "csv": response.content,
             "rows": int(response.headers.get("x-leadpipe-rows", "0")),

@@ -20,9 +20,10 @@ recorded run; the contacts' current pipeline statuses are the contact counters' 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, Field
@@ -156,6 +157,15 @@ def hit_rate(hits: int, lookups: int) -> float | None:
     return round(hits / lookups, 4) if lookups else None
 
 
+class _Counted(Protocol):
+    """A run's report as the recorder reads it (EnrichReport, SyncReport)."""
+
+    @property
+    def contacts(self) -> int: ...
+
+    def counts(self) -> dict[str, int]: ...
+
+
 class RunRecorder:
     """Announces a stage's runs on the bus and adds their counts to the workspace's stats (see the module doc)."""
 
@@ -171,6 +181,18 @@ class RunRecorder:
         self.publisher = publisher
         self.stats = stats
         self.clock = clock
+
+    @contextmanager
+    def run(self, workspace: str, request_id: str, report: _Counted) -> Iterator[None]:
+        """Announce the run, run the body, then record how it ended: the report's counts, and the error if the
+        body raised (which is re-raised: the message is retried)."""
+        self.started(workspace, request_id, report.contacts)
+        try:
+            yield
+        except Exception as exc:
+            self.finished(workspace, request_id, report.counts(), f"{type(exc).__name__}: {exc}")
+            raise
+        self.finished(workspace, request_id, report.counts())
 
     def started(self, workspace: str, request_id: str, contacts: int) -> None:
         event = RunEvent(workspace=workspace, request_id=request_id, at=self.clock(), counts={"contacts": contacts})

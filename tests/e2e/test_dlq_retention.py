@@ -17,17 +17,7 @@ from leadpipe_local.cli import main
 from leadpipe_local.client import ApiClient, ApiError
 from leadpipe_local.fakes.base import Fault
 from leadpipe_local.runtime import LocalRuntime
-
-
-def wait_until(fetch: Any, predicate: Any, timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if predicate(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last value: {value!r:.800}")
-        time.sleep(0.3)
+from tests.e2e.conftest import wait_until
 
 
 def change_dlq(api: ApiClient) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from leadpipe_local.client import ApiClient
 from leadpipe_local.fakes.apollo import FakeApollo
 from leadpipe_local.runtime import LocalRuntime
 from tests.conftest import ROOT, TEMPLATE
+from tests.e2e.conftest import wait_until
 
 COMPANIES = list(csv.DictReader((ROOT / "shared/leadpipe/data/companies.csv").open(encoding="utf-8")))
 KNOWN = {c["domain"]: c for c in COMPANIES}
@@ -31,17 +31,6 @@ def known_domains(n: int) -> list[str]:
 def people_csv(emails: list[tuple[str, str]], tag: str) -> bytes:
     rows = "".join(f"{email},{first},Tester,Head of Sales,{tag}\n" for email, first in emails)
     return ("Email,First Name,Last Name,Job Title,Tags\n" + rows).encode()
-
-
-def wait_until(fetch: Any, predicate: Any, timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if predicate(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last value: {value!r:.500}")
-        time.sleep(0.2)
 
 
 def test_imported_contacts_are_enriched_automatically(api: ApiClient) -> None:

@@ -200,13 +200,8 @@ class EnrichService:
     def enrich(self, message: EnrichMessage, budget: Budget) -> EnrichReport:
         """One run: the message's contacts, announced on the bus and added to the workspace's stats."""
         report = EnrichReport(message.request_id, contacts=len(set(message.emails)))
-        self.runs.started(message.workspace, message.request_id, report.contacts)
-        try:
+        with self.runs.run(message.workspace, message.request_id, report):
             self._enrich(message, budget, report)
-        except Exception as exc:
-            self.runs.finished(message.workspace, message.request_id, report.counts(), f"{type(exc).__name__}: {exc}")
-            raise
-        self.runs.finished(message.workspace, message.request_id, report.counts())
         return report
 
     def _enrich(self, message: EnrichMessage, budget: Budget, report: EnrichReport) -> EnrichReport:

@@ -256,13 +256,8 @@ class SyncService:
     def sync(self, message: SyncMessage, budget: Budget) -> SyncReport:
         """One run: the message's contacts, announced on the bus and added to the workspace's stats."""
         report = SyncReport(message.request_id, contacts=len(set(message.emails)))
-        self.runs.started(message.workspace, message.request_id, report.contacts)
-        try:
+        with self.runs.run(message.workspace, message.request_id, report):
             self._sync(message, budget, report)
-        except Exception as exc:
-            self.runs.finished(message.workspace, message.request_id, report.counts(), f"{type(exc).__name__}: {exc}")
-            raise
-        self.runs.finished(message.workspace, message.request_id, report.counts())
         return report
 
     def _sync(self, message: SyncMessage, budget: Budget, report: SyncReport) -> SyncReport:
