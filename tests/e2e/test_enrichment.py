@@ -217,3 +217,19 @@ def test_without_auto_enrich_imports_are_not_enriched_and_post_enrich_still_work
         assert accepted["queued"] == 1
         contact = wait_until(lambda: api.contact(f"solo@{domain}"), lambda c: c["status"] == "enriched")
         assert contact["enrichment"]["company_name"]["provider"] == "sample"
+
+
+def test_enrich_and_sync_filters_take_custom_fields(api: ApiClient, runtime: LocalRuntime) -> None:
+    tag = f"c{uuid.uuid4().hex[:8]}"
+    domain = known_domains(4)[2]
+    rows = "".join(f"{tag}.{i}@{domain},P{i},{'webinar' if i < 2 else 'referral'}\n" for i in range(3))
+    job = api.import_csv(f"Email,First Name,Lead Source\n{rows}".encode(), "custom.csv")
+    api.wait_job(job["job_id"], timeout=30)
+    runtime.wait_until_idle(60)
+    for path in ("/enrich", "/sync"):
+        chosen = api.http.post(path, json={"filter": {"domain": domain, "custom": {"lead_source": "webinar"}}})
+        assert chosen.status_code == 202, chosen.text
+        assert chosen.json()["queued"] == 2
+        refused = api.http.post(path, json={"filter": {"custom": {"Lead Source": "webinar"}}})
+        assert refused.status_code == 400 and "lead_source" in refused.text  # says which key to use
+    runtime.wait_until_idle(60)

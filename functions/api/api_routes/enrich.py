@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field, model_validator
 
 from api_routes import deps
+from leadpipe.contact_edits import MAX_CUSTOM_FILTERS, CustomKey, CustomValue
 from leadpipe.enrichment.service import queue_enrichment
 from leadpipe.errors import BadRequest
 from leadpipe.models import EnrichOptions, PipelineStatus
@@ -19,6 +20,11 @@ class EnrichFilter(BaseModel):
     status: PipelineStatus | None = None
     tag: str | None = Field(None, max_length=64)
     domain: str | None = Field(None, max_length=253)
+    custom: dict[CustomKey, CustomValue] | None = Field(
+        None,
+        max_length=MAX_CUSTOM_FILTERS,
+        description='custom fields that must have exactly these values, e.g. {"lead_source": "webinar"}',
+    )
 
 
 class EnrichRequest(BaseModel):
@@ -78,6 +84,7 @@ def select_emails(
         status=selector.status,
         tag=selector.tag.strip().lower() if selector.tag else None,
         domain=domain,
+        custom=selector.custom or None,
         limit=limit,
     )
     return emails, not_found, invalid
