@@ -48,7 +48,7 @@ from leadpipe.importer import UPLOADS_PREFIX
 from leadpipe.observability import count, logger
 from leadpipe.settings import WORKSPACE_PATTERN, Settings
 
-QUEUES = ("import", "enrich", "sync", "change", "deal")
+QUEUES = ("import", "enrich", "sync", "change", "deal", "activity")
 PEEK_VISIBILITY = 20  # seconds a peeked message stays hidden if releasing it fails
 PEEK_SCAN = 100  # messages looked at per queue by GET /dlq
 REDRIVE_VISIBILITY = 90  # seconds the messages a redrive holds stay hidden if the call dies (> its time budget)
@@ -61,7 +61,7 @@ _WORKSPACE = re.compile(WORKSPACE_PATTERN)
 
 @dataclass(frozen=True, slots=True)
 class DeadLetterQueue:
-    name: str  # import | enrich | sync | change | deal
+    name: str  # import | enrich | sync | change | deal | activity
     source_url: str
     dlq_url: str
 
@@ -74,6 +74,7 @@ def dead_letter_queues(settings: Settings) -> dict[str, DeadLetterQueue]:
         "sync": (settings.sync_queue_url, settings.sync_dlq_url, "SYNC"),
         "change": (settings.change_queue_url, settings.change_dlq_url, "CHANGE"),
         "deal": (settings.deal_queue_url, settings.deal_dlq_url, "DEAL"),
+        "activity": (settings.activity_queue_url, settings.activity_dlq_url, "ACTIVITY"),
     }
     missing = [
         f"{prefix}_{kind}_URL"

@@ -42,12 +42,14 @@ class Settings(BaseModel):
     hubspot_burst_limit: Annotated[int, _env("HUBSPOT_BURST_LIMIT", ge=1, le=1000)] = 100
     change_queue_url: Annotated[str, _env("CHANGE_QUEUE_URL")] = ""
     deal_queue_url: Annotated[str, _env("DEAL_QUEUE_URL")] = ""
+    activity_queue_url: Annotated[str, _env("ACTIVITY_QUEUE_URL")] = ""
     # The dead-letter queues (erasure removes the messages that mention an erased email from them).
     import_dlq_url: Annotated[str, _env("IMPORT_DLQ_URL")] = ""
     enrich_dlq_url: Annotated[str, _env("ENRICH_DLQ_URL")] = ""
     sync_dlq_url: Annotated[str, _env("SYNC_DLQ_URL")] = ""
     change_dlq_url: Annotated[str, _env("CHANGE_DLQ_URL")] = ""
     deal_dlq_url: Annotated[str, _env("DEAL_DLQ_URL")] = ""
+    activity_dlq_url: Annotated[str, _env("ACTIVITY_DLQ_URL")] = ""
     deals_schedule: Annotated[str, _env("DEALS_SCHEDULE")] = "cron(0 7 1 * ? *)"
     serper_base_url: Annotated[str, _env("SERPER_BASE_URL")] = "https://google.serper.dev"
     # Change capture: the deployment's own portal and app (the default workspace's, unless a workspace stores its
@@ -130,13 +132,14 @@ class Settings(BaseModel):
 
     @property
     def dlq_urls(self) -> dict[str, str]:
-        """The configured dead-letter queues by name (import, enrich, sync, change, deal)."""
+        """The configured dead-letter queues by name (import, enrich, sync, change, deal, activity)."""
         urls = {
             "import": self.import_dlq_url,
             "enrich": self.enrich_dlq_url,
             "sync": self.sync_dlq_url,
             "change": self.change_dlq_url,
             "deal": self.deal_dlq_url,
+            "activity": self.activity_dlq_url,
         }
         return {name: url for name, url in urls.items() if url}
 

@@ -98,7 +98,7 @@ def test_a_failing_change_lands_in_the_dlq_and_its_workspace_alone_sees_and_redr
         with pytest.raises(ApiError) as caught:
             api_a.redrive("imports")
         assert (caught.value.status, caught.value.code) == (404, "queue_not_found")
-        assert caught.value.details == {"queues": ["import", "enrich", "sync", "change", "deal"]}
+        assert caught.value.details == {"queues": ["import", "enrich", "sync", "change", "deal", "activity"]}
         with pytest.raises(ApiError) as caught:
             api_a.dlq(queue="nope")
         assert caught.value.status == 404

@@ -21,11 +21,13 @@ def settings_of(stack: Stack) -> Settings:
         sync_queue_url=stack.ref("SyncQueue"),
         change_queue_url=stack.ref("ChangeQueue"),
         deal_queue_url=stack.ref("DealQueue"),
+        activity_queue_url=stack.ref("ActivityQueue"),
         import_dlq_url=stack.ref("ImportDLQ"),
         enrich_dlq_url=stack.ref("EnrichDLQ"),
         sync_dlq_url=stack.ref("SyncDLQ"),
         change_dlq_url=stack.ref("ChangeDLQ"),
         deal_dlq_url=stack.ref("DealDLQ"),
+        activity_dlq_url=stack.ref("ActivityDLQ"),
     )
 
 
@@ -175,7 +177,7 @@ def test_an_unknown_queue_is_not_found_with_the_list(stack: Stack) -> None:
     q = Queues(stack)
     with pytest.raises(NotFound) as caught:
         q.dlq.redrive("acme", "imports")
-    assert caught.value.details == {"queues": ["import", "enrich", "sync", "change", "deal"]}
+    assert caught.value.details == {"queues": ["import", "enrich", "sync", "change", "deal", "activity"]}
     assert "import, enrich, sync, change, deal" in caught.value.message
     with pytest.raises(NotFound):
         q.dlq.inspect("acme", ["nope"])
@@ -210,7 +212,7 @@ def test_peeking_leaves_every_message_visible_and_shows_only_the_callers(stack: 
     q.put(dead, change("acme"), change("acme", 2), change("globex"), "garbage")
 
     reports = {r.queue: r for r in q.dlq.inspect("acme")}
-    assert set(reports) == {"import", "enrich", "sync", "change", "deal"}
+    assert set(reports) == {"import", "enrich", "sync", "change", "deal", "activity"}
     peek = reports["change"]
     assert (peek.approximate_depth, peek.yours, peek.others, peek.unattributed, peek.scanned) == (4, 2, 1, 1, 4)
     assert sorted(m.origin.changes or 0 for m in peek.messages) == [1, 2]
@@ -382,3 +384,23 @@ def test_a_message_that_fails_again_at_once_is_moved_once_per_call(stack: Stack)
     report = q.dlq.redrive("acme", "sync")
     assert (report.moved, report.remaining, report.complete) == (1, 1, True)
     assert q.counts(dead) == (1, 0)  # back, visible, for a later call once its cause is fixed
+
+
+def test_the_activity_dlq_is_inspected_and_redriven_per_workspace(stack: Stack) -> None:
+    q = Queues(stack)
+    source, dead = stack.ref("ActivityQueue"), stack.ref("ActivityDLQ")
+
+    def event(ws: str, n: int) -> str:  # what ActivityRule delivers: the bus event, workspace in its detail
+        detail = {"workspace": ws, "request_id": f"req-{n}", "at": "2026-11-24T10:00:00Z", "counts": {"contacts": 3}}
+        return json.dumps(
+            {"id": f"ev-{n}", "detail-type": "enrichment.completed", "source": "leadpipe", "detail": detail}
+        )
+
+    q.put(dead, event("acme", 1), event("globex", 2))
+    [report] = q.dlq.inspect("acme", ["activity"])
+    assert (report.yours, report.others) == (1, 1)
+    assert report.messages[0].origin.workspace == "acme"
+    moved = q.dlq.redrive("acme", "activity")
+    assert (moved.moved, moved.others) == (1, 1)
+    assert q.drain(source) == [event("acme", 1)]
+    assert q.drain(dead) == [event("globex", 2)]

@@ -917,6 +917,8 @@ def test_real_template_every_function_resolves_with_globals(real_template: dict[
         "SYNC_DLQ_URL": "ref-SyncDLQ",
         "CHANGE_DLQ_URL": "ref-ChangeDLQ",
         "DEAL_DLQ_URL": "ref-DealDLQ",
+        "ACTIVITY_QUEUE_URL": "ref-ActivityQueue",
+        "ACTIVITY_DLQ_URL": "ref-ActivityDLQ",
     }
     api = resolved["ApiFunction"]
     assert api["Environment"] == {"Variables": common_env}
@@ -1051,6 +1053,8 @@ def test_real_template_dependencies_form_a_valid_order(real_template: dict[str, 
         "SyncDLQ",
         "ChangeDLQ",
         "DealDLQ",
+        "ActivityQueue",
+        "ActivityDLQ",
     }
     assert graph["ChangeQueue"] == {"ChangeDLQ"}
     assert graph["DealQueue"] == {"DealDLQ"}

@@ -108,8 +108,9 @@ class RedriveResult(BaseModel):
     "/dlq",
     summary="The dead-letter queues: depth, and a sample of your workspace's failed messages",
     description=(
-        "Per queue (import, enrich, sync, change, deal): the DLQ's approximate depth (all workspaces) and a sample of "
-        "your workspace's messages (id, sent time, receive count, a summary of the body), peeked and left in place."
+        "Per queue (import, enrich, sync, change, deal, activity): the DLQ's approximate depth (all workspaces) and "
+        "a sample of your workspace's messages (id, sent time, receive count, a summary of the body), peeked and "
+        "left in place."
     ),
     tags=["operations"],
 )
