@@ -178,6 +178,7 @@ def bench_leadpipe(args: argparse.Namespace, contacts: list[Contact], domains: l
         state_dir=out_dir,
         retry_delay=1,
         run_schedules=False,
+        hubspot_webhooks=not args.no_webhooks,
         parameters={
             "HubSpotBurstLimit": str(args.burst),
             "SyncConcurrency": str(args.containers),
@@ -535,6 +536,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--existing-contacts", type=float, default=0.1, help="share of contacts already in HubSpot")
     parser.add_argument("--search-lag", type=float, default=0.0, help="seconds before a write shows in search")
     parser.add_argument("--naive", type=int, default=200, help="contacts the naive flow syncs (0: skip it)")
+    parser.add_argument(
+        "--no-webhooks", action="store_true", help="the HubSpot fake sends no webhooks (isolates the sync's own rate)"
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds the sync may take")
     parser.add_argument("--out-dir", default=str(BENCH / "out"))
@@ -545,6 +549,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in machine().items():
         line(key, value)
     line("portal", f"{args.burst} calls per rolling 10 s, search 5/s; SyncConcurrency {args.containers}")
+    line("HubSpot fake's webhooks", "off (--no-webhooks)" if args.no_webhooks else "on, to the local webhook function")
     data = make_dataset(args.contacts, args.domains, args.seed)
     contacts = enriched(data.contacts, args.seed)
     per_domain = sorted(Counter(c.domain for c in contacts).values())
