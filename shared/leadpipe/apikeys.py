@@ -130,10 +130,15 @@ class ApiKeyStore:
         return key, record
 
     def lookup(self, key: str) -> ApiKeyRecord | None:
-        """The key's record (revoked ones included), or None for a key never issued. One GetItem."""
+        """The key's record (revoked ones included), or None for a key never issued. One strongly consistent
+        GetItem, made only when the resolver's cache has no answer."""
         if not KEY_PATTERN.match(key):
             return None
-        item = self.client.get_item(TableName=self.table, Key={"pk": {"S": f"KEY#{digest(key)}"}, "sk": {"S": "K"}})
+        item = self.client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": f"KEY#{digest(key)}"}, "sk": {"S": "K"}},
+            ConsistentRead=True,  # a key created a moment ago works at once (and is not negatively cached)
+        )
         found = item.get("Item")
         return _record(from_item(found)) if found else None
 
