@@ -15,39 +15,20 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from leadpipe.contact_edits import BulkTagRequest, ContactPatch, bulk_tags, update_contact
-from leadpipe.contacts import ContactChange, ContactRepository
+from leadpipe.contacts import ContactRepository
 from leadpipe.engagements import MAX_HISTORY, EngagementRequest, add_engagement
 from leadpipe.errors import BadRequest, NotFound
 from leadpipe.export import EXPORTS_PREFIX, ContactExporter, ExportFilter
 from leadpipe.models import Contact, EngagementType, FieldValue, LifecycleStage, PipelineStatus
 from tests.conftest import Stack
+from tests.integration.test_contacts_repository import T0, contact, seed
 
-T0 = datetime(2026, 11, 1, tzinfo=UTC)
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
-
-
-def contact(email: str, *, minutes: int = 0, **fields: Any) -> Contact:
-    at = T0 + timedelta(minutes=minutes)
-    domain = fields.pop("domain", email.split("@")[1])
-    return Contact(
-        workspace=fields.pop("workspace", "default"),
-        email=email,
-        email_domain=email.split("@")[1],
-        domain=domain,
-        created_at=at,
-        updated_at=at,
-        **fields,
-    )
 
 
 @pytest.fixture
 def repo(stack: Stack) -> ContactRepository:
     return ContactRepository(stack.client("dynamodb"), stack.contacts_table)
-
-
-def seed(repo: ContactRepository, contacts: list[Contact]) -> None:
-    result = repo.save([ContactChange(None, c) for c in contacts])
-    assert not result.conflicts and len(result.written) == len(contacts)
 
 
 def emails(page: Any) -> list[str]:
