@@ -3,7 +3,9 @@
 Subclasses register routes with ``@route("POST", "/api/v1/people/bulk_match")`` (``{name}`` segments become
 path parameters) and return ``Reply`` objects in the real API's shapes. Faults make the fake misbehave the way
 real services do: error statuses, 429 storms with Retry-After, latency, timeouts (answering after the client gave
-up), malformed JSON; for the next N calls, for a fraction of calls, or for a period.
+up), malformed JSON; for the next N calls, for a fraction of calls, or for a period. In the test's process with
+``inject(Fault(...))``, or over HTTP from anywhere: ``POST /_fake/faults`` (the ``Fault`` fields, ``seconds`` for a
+period), ``GET /_fake/faults``, ``DELETE /_fake/faults``; the ``/_fake/`` controls themselves never misbehave.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -82,6 +84,24 @@ class Fault:
 
 
 Handler = Callable[[Any, Request], Reply]
+ADMIN_PREFIX = "/_fake/"
+FAULT_FIELDS = frozenset(f.name for f in fields(Fault))
+FAULT_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "status": ((int,), "an HTTP status (integer)"),
+    "headers": ((dict,), "an object of header names to values"),
+    "latency": ((int, float), "seconds (a number)"),
+    "timeout": ((int, float), "seconds (a number)"),
+    "malformed": ((bool,), "true or false"),
+    "times": ((int,), "a count (integer)"),
+    "fraction": ((int, float), "a number between 0 and 1"),
+    "until": ((int, float), "an epoch time (a number)"),
+    "seconds": ((int, float), "seconds (a number)"),
+    "path": ((str,), "a regular expression (string)"),
+}
+
+
+def _fault_view(fault: Fault) -> dict[str, Any]:
+    return {k: v for k, v in asdict(fault).items() if v not in (None, {}, 0.0, False)}
 
 
 def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
@@ -193,6 +213,56 @@ class FakeServer:
         with self.lock:
             self.faults.clear()
 
+    # -------------------------------------------------------------------------------------- fault injection over HTTP
+
+    @route("POST", "/_fake/faults")
+    def _add_fault(self, request: Request) -> Reply:
+        """Inject a fault from outside the process (the local runtime's fakes run in the test's process, but a
+        person driving ``leadpipe up`` or a soak run does not). Body: the fields of ``Fault`` -- ``status``,
+        ``body``, ``headers``, ``latency``, ``timeout``, ``malformed``, ``times``, ``fraction``, ``path`` -- and
+        ``seconds`` (for that long from now) instead of ``until``."""
+        try:
+            spec = json.loads(request.body or b"{}")
+        except ValueError:
+            return Reply(400, {"error": "the body is not JSON"})
+        if not isinstance(spec, dict):
+            return Reply(400, {"error": "the body must be a JSON object of Fault fields"})
+        unknown = sorted(set(spec) - FAULT_FIELDS - {"seconds"})
+        if unknown:
+            return Reply(400, {"error": f"unknown field(s) {unknown}; known: {sorted(FAULT_FIELDS | {'seconds'})}"})
+        problems = [
+            f"{name} must be {what}"
+            for name, (kinds, what) in FAULT_TYPES.items()
+            if spec.get(name) is not None and (type(spec[name]) not in kinds)
+        ]
+        if problems:
+            return Reply(400, {"error": "; ".join(problems)})
+        if spec.get("fraction") is not None and not 0.0 <= spec["fraction"] <= 1.0:
+            return Reply(400, {"error": "fraction must be between 0 and 1"})
+        if spec.get("path") is not None:
+            try:
+                re.compile(spec["path"])
+            except re.error as exc:
+                return Reply(400, {"error": f"path is not a regular expression: {exc}"})
+        seconds = spec.pop("seconds", None)
+        if seconds is not None:
+            spec["until"] = time.time() + seconds
+        fault = Fault(**spec)
+        self.inject(fault)
+        return Reply(201, {"fault": _fault_view(fault), "active": len(self.faults)})
+
+    @route("GET", "/_fake/faults")
+    def _list_faults(self, request: Request) -> Reply:
+        with self.lock:
+            return Reply(200, {"faults": [_fault_view(f) for f in self.faults if not f.spent]})
+
+    @route("DELETE", "/_fake/faults")
+    def _clear_faults(self, request: Request) -> Reply:
+        with self.lock:
+            cleared = len(self.faults)
+            self.faults.clear()
+        return Reply(200, {"cleared": cleared})
+
     def calls(self, path_regex: str = "", method: str | None = None) -> list[Request]:
         with self.lock:
             return [
@@ -217,9 +287,10 @@ class FakeServer:
             with self.lock:
                 self.requests.append(request)
             return Reply(404, {"error": f"no route {method} {parts.path}"})
+        admin = parts.path.startswith(ADMIN_PREFIX)  # the fake's own controls never misbehave
         with self.lock:
             self.requests.append(request)
-            fault = next((f for f in self.faults if f.applies(request, self.rng)), None)
+            fault = None if admin else next((f for f in self.faults if f.applies(request, self.rng)), None)
             self.faults = [f for f in self.faults if not f.spent]
         if self.latency:
             time.sleep(self.latency)

@@ -1,0 +1,43 @@
+"""Reliability through the local runtime, with faults injected over HTTP as a soak run would (issue 8 starts here):
+HubSpot answers 5xx for a while, then recovers -> every contact ends synced, none duplicated in HubSpot."""
+
+from __future__ import annotations
+
+import httpx
+
+from leadpipe_local.client import ApiClient
+from leadpipe_local.runtime import LocalRuntime
+from tests.e2e.conftest import wait_until
+from tests.e2e.test_sync import enriched_people
+
+
+def live_records(runtime: LocalRuntime, kind: str, key: str, value: str) -> int:
+    fake = runtime.hubspot
+    with fake._mutex:
+        return sum(
+            1 for o in fake._objects[kind].values() if not o.archived and o.properties.get(key, "").lower() == value
+        )
+
+
+def test_hubspot_5xx_for_a_while_then_recovery_every_contact_synced_once(api: ApiClient, runtime: LocalRuntime) -> None:
+    assert runtime.hubspot is not None
+    _, emails = enriched_people(api, runtime, 6, domain_index=10)
+    domain = emails[0].split("@")[1]
+    # the next 8 contact reads and writes answer 503: more than the client's own retries absorb, so a batch fails
+    # and its message comes back (the fault is spent only when all 8 were answered)
+    fault = {"status": 503, "body": {"status": "error", "message": "Service Unavailable"}, "times": 8}
+    injected = httpx.post(f"{runtime.hubspot.url}/_fake/faults", json=fault | {"path": "/crm/v3/objects/contacts"})
+    assert injected.status_code == 201
+    accepted = api.sync(emails)
+    failed_then_recovered = wait_until(
+        lambda: [api.contact(e) for e in emails],
+        lambda cs: all(c["status"] == "synced" for c in cs),
+        timeout=120,
+        what="every contact synced after HubSpot recovered",
+    )
+    assert {c["hubspot"]["request_id"] for c in failed_then_recovered} == {accepted["request_id"]}
+    assert len({c["hubspot"]["contact_id"] for c in failed_then_recovered}) == len(emails)
+    for email in emails:
+        assert live_records(runtime, "contacts", "email", email) == 1, email
+    assert live_records(runtime, "companies", "domain", domain) == 1
+    assert httpx.get(f"{runtime.hubspot.url}/_fake/faults").json() == {"faults": []}  # all 8 failures were served
