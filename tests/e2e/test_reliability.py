@@ -41,3 +41,28 @@ def test_hubspot_5xx_for_a_while_then_recovery_every_contact_synced_once(api: Ap
         assert live_records(runtime, "contacts", "email", email) == 1, email
     assert live_records(runtime, "companies", "domain", domain) == 1
     assert httpx.get(f"{runtime.hubspot.url}/_fake/faults").json() == {"faults": []}  # all 8 failures were served
+
+
+def test_a_429_storm_loses_no_write_and_the_back_off_shows(api: ApiClient, runtime: LocalRuntime) -> None:
+    assert runtime.hubspot is not None
+    _, emails = enriched_people(api, runtime, 5, domain_index=11)
+    storm = runtime.hubspot.rate_limit_fault(times=12)  # HubSpot's own 429 body and headers, 12 in a row
+    fault = {"status": 429, "body": storm.body, "headers": storm.headers, "times": 12, "path": "/crm/v3/objects/"}
+    assert httpx.post(f"{runtime.hubspot.url}/_fake/faults", json=fault).status_code == 201
+    before = api.status()["stats"]["hubspot_429s"]
+    accepted = api.sync(emails)
+    synced = wait_until(
+        lambda: [api.contact(e) for e in emails],
+        lambda cs: all(c["status"] == "synced" for c in cs),
+        timeout=120,
+        what="every contact synced through the 429 storm",
+    )
+    assert {c["hubspot"]["request_id"] for c in synced} == {accepted["request_id"]}
+    for email in emails:
+        assert live_records(runtime, "contacts", "email", email) == 1, email
+    assert httpx.get(f"{runtime.hubspot.url}/_fake/faults").json() == {"faults": []}  # all 12 were served
+    seen = wait_until(
+        lambda: api.status()["stats"]["hubspot_429s"], lambda n: n >= before + 12, what="the 429s in the run stats"
+    )
+    log = [b for b in api.sync_log(limit=50) if b.get("request_id") == accepted["request_id"]]
+    assert seen - before >= 12 and sum(b["throttled"] for b in log) >= 1, log  # the run stats and its sync log
