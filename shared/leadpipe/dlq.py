@@ -1,6 +1,6 @@
 """Dead-letter queues: what failed, per workspace, and moving it back (``GET /dlq``, ``POST /dlq/{queue}/redrive``).
 
-Each of the pipeline's queues (import, enrich, sync, change, deal) has a DLQ that receives a message after its
+Each of the pipeline's queues (import, enrich, sync, change, deal, activity) has a DLQ that receives a message after its
 ``maxReceiveCount`` failed deliveries. The DLQs are shared by every workspace, and a caller belongs to one, so each
 message is attributed to a workspace from its body (``origin_of``):
 

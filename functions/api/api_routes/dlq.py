@@ -50,7 +50,7 @@ class DeadLetterView(BaseModel):
 
 
 class DeadLetterQueueView(BaseModel):
-    queue: str = Field(description="import | enrich | sync | change | deal")
+    queue: str = Field(description="import | enrich | sync | change | deal | activity")
     dlq: str = Field(description="the DLQ's name")
     approximate_depth: int = Field(description="messages in the DLQ, every workspace's (SQS's approximate count)")
     messages: list[DeadLetterView] = Field(description="a sample of your workspace's messages, oldest first")
