@@ -61,5 +61,6 @@ def hubspot(hubspot_server: FakeHubSpot) -> Iterator[FakeHubSpot]:
     hubspot_server.reset()
     reset_rate_limits()
     sync_module._PROPERTIES.clear()
+    sync_module._COMPANY_KEY.clear()
     yield hubspot_server
     hubspot_server.clear_faults()

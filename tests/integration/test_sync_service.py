@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -185,7 +186,13 @@ def test_leadpipe_properties_are_created_in_one_batch_call_alongside_existing_on
         ("GET", "/crm/v3/properties/contacts"),
         ("POST", "/crm/v3/properties/contacts/groups"),
         ("POST", "/crm/v3/properties/contacts/batch/create"),  # every missing property, in one call
+        # a company to create: leadpipe's unique company key first (so creating companies is idempotent)
+        ("GET", "/crm/v3/properties/companies"),
+        ("POST", "/crm/v3/properties/companies/groups"),
+        ("POST", "/crm/v3/properties/companies/batch/create"),
     ]
+    key = world.api("GET", "/crm/v3/properties/companies/leadpipe_company_key")
+    assert key["hasUniqueValue"] is True and key["groupName"] == "leadpipe"
     # Two containers creating at once: the one that loses gets 207 OBJECT_ALREADY_EXISTS, and counts them as there.
     new = {"name": "leadpipe_extra", "label": "extra", "type": "string", "fieldType": "text", "groupName": "leadpipe"}
     with HubSpotClient(hubspot.token, base_url=hubspot.url, budget=BUDGET) as client:
@@ -195,6 +202,94 @@ def test_leadpipe_properties_are_created_in_one_batch_call_alongside_existing_on
         }
     names = {p["name"] for p in world.api("GET", "/crm/v3/properties/contacts")["results"]}
     assert {p["name"] for p in LEADPIPE_PROPERTIES} <= names
+
+
+def notes_of(world: World, contact_id: str) -> list[str]:
+    found = world.api("GET", f"/crm/v4/objects/contacts/{contact_id}/associations/notes")["results"]
+    return [str(n["toObjectId"]) for n in found]
+
+
+def test_a_sync_that_died_after_creating_notes_does_not_create_them_again(stack: Stack, hubspot: FakeHubSpot) -> None:
+    world = World(stack, hubspot)
+    for email in ("ann@acme.com", "bob@acme.com"):
+        world.add(email, first_name=email[:3].title())
+    world.sync("ann@acme.com", "bob@acme.com")
+    first = {e: world.get(e) for e in ("ann@acme.com", "bob@acme.com")}
+    # The state an invocation leaves when it dies after HubSpot made the notes and before it recorded them: the
+    # contacts still `syncing`, no note recorded. Ann is left that way; Bob is put back to `enriched` with no note
+    # recorded, as a contact nobody was unsure about (the control: his note is made again, hers is not).
+    for email, status in (("ann@acme.com", PipelineStatus.SYNCING), ("bob@acme.com", PipelineStatus.ENRICHED)):
+        before = first[email]
+        assert before.hubspot is not None and before.hubspot.note_for == "enr-1"
+        after = before.model_copy(deep=True)
+        after.status = status
+        assert after.hubspot is not None
+        after.hubspot.note_for = None
+        after.hubspot.written_hash = None
+        assert not world.contacts.save([ContactChange(before, after)]).conflicts
+    report = world.sync("ann@acme.com", "bob@acme.com", request_id="sync-2")
+    assert sorted(report.synced) == ["ann@acme.com", "bob@acme.com"]
+    ann, bob = world.get("ann@acme.com"), world.get("bob@acme.com")
+    assert ann.hubspot is not None and bob.hubspot is not None
+    assert len(notes_of(world, ann.hubspot.contact_id)) == 1  # read back, found by its marker, not made again
+    assert len(notes_of(world, bob.hubspot.contact_id)) == 2
+    assert ann.hubspot.note_for == bob.hubspot.note_for == "enr-1"
+    [note] = world.api(
+        "POST",
+        "/crm/v3/objects/notes/batch/read",
+        json={"inputs": [{"id": notes_of(world, ann.hubspot.contact_id)[0]}], "properties": ["hs_note_body"]},
+    )["results"]
+    assert note["properties"]["hs_note_body"].endswith("leadpipe enrichment enr-1")
+
+
+def test_a_note_create_that_timed_out_is_not_sent_again_and_the_retry_makes_none_twice(
+    stack: Stack, hubspot: FakeHubSpot
+) -> None:
+    world = World(stack, hubspot)
+    world.service.hubspot = lambda tok, burst, budget: HubSpotClient(
+        tok, base_url=hubspot.url, burst_limit=burst, budget=budget, sleep=world.slept.append, timeout=0.5
+    )
+    world.add("ann@acme.com", first_name="Ann")
+    # HubSpot makes the note but answers after the client gave up
+    hubspot.inject(Fault(timeout=1.0, times=1, path="/crm/v3/objects/notes/batch/create"))
+    with pytest.raises(Exception, match="timeout"):
+        world.sync("ann@acme.com")
+    creates = [r for r in hubspot.requests if r.path == "/crm/v3/objects/notes/batch/create"]
+    assert len(creates) == 1  # not retried: it may have been carried out
+    failed = world.get("ann@acme.com")
+    assert failed.status is PipelineStatus.FAILED and failed.failure is not None and failed.failure.stage == "sync"
+    contact_id = world.api("GET", "/crm/v3/objects/contacts/ann@acme.com", params={"idProperty": "email"})["id"]
+    deadline = time.monotonic() + 10
+    while not notes_of(world, contact_id):  # HubSpot carries out the create the client gave up on
+        assert time.monotonic() < deadline, "the timed-out create was never carried out"
+        time.sleep(0.05)
+    world.sync("ann@acme.com")  # the message comes back
+    ann = world.get("ann@acme.com")
+    assert ann.status is PipelineStatus.SYNCED and ann.hubspot is not None
+    assert len(notes_of(world, ann.hubspot.contact_id)) == 1
+    assert len([r for r in hubspot.requests if r.path == "/crm/v3/objects/notes/batch/create"]) == 1
+
+
+def test_a_company_create_that_timed_out_is_sent_again_and_makes_one_company(
+    stack: Stack, hubspot: FakeHubSpot
+) -> None:
+    world = World(stack, hubspot)
+    world.service.hubspot = lambda tok, burst, budget: HubSpotClient(
+        tok, base_url=hubspot.url, burst_limit=burst, budget=budget, sleep=world.slept.append, timeout=0.5
+    )
+    world.add("ann@acme.com", first_name="Ann")
+    hubspot.inject(Fault(timeout=1.0, times=1, path="/crm/v3/objects/companies/batch/upsert"))
+    report = world.sync("ann@acme.com")
+    assert report.synced == ["ann@acme.com"]
+    sent = [r for r in hubspot.requests if r.path == "/crm/v3/objects/companies/batch/upsert"]
+    assert len(sent) == 2  # sent again: an upsert by leadpipe's unique company key is idempotent
+    found = world.api(
+        "POST",
+        "/crm/v3/objects/companies/search",
+        json={"filterGroups": [{"filters": [{"propertyName": "domain", "operator": "EQ", "value": "acme.com"}]}]},
+    )
+    assert found["total"] == 1
+    assert world.get("ann@acme.com").hubspot.company_id == found["results"][0]["id"]  # type: ignore[union-attr]
 
 
 def test_nothing_changed_means_no_hubspot_call_and_redelivery_is_a_no_op(stack: Stack, hubspot: FakeHubSpot) -> None:

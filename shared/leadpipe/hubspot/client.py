@@ -155,9 +155,18 @@ class HubSpotClient:
     def throttled(self) -> int:
         return self.http.throttled + self.search_http.throttled
 
-    def _json(self, method: str, path: str, body: Any = None, *, search: bool = False, ok: Iterable[int] = ()) -> Any:
+    def _json(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        search: bool = False,
+        ok: Iterable[int] = (),
+        retry_on_timeout: bool = True,
+    ) -> Any:
         http = self.search_http if search else self.http
-        response = http.request(method, path, json=body, ok_statuses=frozenset(ok))
+        response = http.request(method, path, json=body, ok_statuses=frozenset(ok), retry_on_timeout=retry_on_timeout)
         if response.status_code == 204 or not response.content:
             return None
         return http.json(response)
@@ -189,12 +198,17 @@ class HubSpotClient:
     # ------------------------------------------------------------------------------------------ objects
 
     def _batch(
-        self, path: str, inputs: Sequence[Mapping[str, Any]], extra: Mapping[str, Any] | None = None
+        self,
+        path: str,
+        inputs: Sequence[Mapping[str, Any]],
+        extra: Mapping[str, Any] | None = None,
+        *,
+        retry_on_timeout: bool = True,
     ) -> BatchOutcome:
         outcome = BatchOutcome()
         for start in range(0, len(inputs), BATCH_MAX):
             body = {**(extra or {}), "inputs": list(inputs[start : start + BATCH_MAX])}
-            answer = self._json("POST", path, body, ok=(207,)) or {}
+            answer = self._json("POST", path, body, ok=(207,), retry_on_timeout=retry_on_timeout) or {}
             if not isinstance(answer, dict):
                 self._raise_for(answer, path)
             outcome.results.extend(answer.get("results", []))
@@ -244,9 +258,12 @@ class HubSpotClient:
         return self._batch(f"/crm/v3/objects/{object_type}/batch/upsert", inputs)
 
     def create(self, object_type: str, inputs: Sequence[Mapping[str, Any]]) -> BatchOutcome:
-        """batch/create; each input gets an ``objectWriteTraceId`` (its position) so errors are per record."""
+        """batch/create; each input gets an ``objectWriteTraceId`` (its position) so errors are per record.
+
+        A create is not idempotent: one that timed out may have been carried out, so it is not sent again here (the
+        error is raised; the caller finds out what exists before creating again)."""
         traced = [{**dict(item), "objectWriteTraceId": str(i)} for i, item in enumerate(inputs)]
-        return self._batch(f"/crm/v3/objects/{object_type}/batch/create", traced)
+        return self._batch(f"/crm/v3/objects/{object_type}/batch/create", traced, retry_on_timeout=False)
 
     def search(self, object_type: str, request: Mapping[str, Any]) -> dict[str, Any]:
         body = self._json("POST", f"/crm/v3/objects/{object_type}/search", dict(request), search=True)

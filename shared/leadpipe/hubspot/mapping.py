@@ -129,6 +129,19 @@ LEADPIPE_PROPERTIES: tuple[dict[str, Any], ...] = (
     },
 )
 LEADPIPE_PROPERTY_NAMES = frozenset(p["name"] for p in LEADPIPE_PROPERTIES)
+
+# The companies leadpipe creates carry their domain in this unique property, and are created with a batch/upsert by
+# it: a create repeated after a timeout, a crash or a redelivery updates the company it already made instead of
+# making a second one (a plain batch/create is not idempotent, and search lags writes, so a search cannot tell).
+COMPANY_KEY = "leadpipe_company_key"
+COMPANY_KEY_PROPERTY: dict[str, Any] = {
+    "name": COMPANY_KEY,
+    "label": "leadpipe company key",
+    "type": "string",
+    "fieldType": "text",
+    "hasUniqueValue": True,
+    "description": "the domain of a company leadpipe created (unique: leadpipe's creates are idempotent)",
+}
 KEY_FIELDS = ("email_status", "first_name", "last_name", "title", "company_name", "industry", "employee_range")
 
 

@@ -46,7 +46,16 @@ from leadpipe.enrichment.providers.base import ProviderError
 from leadpipe.errors import BadRequest, TransientError
 from leadpipe.events import EventPublisher
 from leadpipe.hubspot.client import HubSpotClient, token_fingerprint
-from leadpipe.hubspot.mapping import GROUP, GROUP_LABEL, LEADPIPE_PROPERTIES, PropertyMapping, decide, value_of
+from leadpipe.hubspot.mapping import (
+    COMPANY_KEY,
+    COMPANY_KEY_PROPERTY,
+    GROUP,
+    GROUP_LABEL,
+    LEADPIPE_PROPERTIES,
+    PropertyMapping,
+    decide,
+    value_of,
+)
 from leadpipe.models import (
     DETAIL_CONTACTS_ENRICHED,
     DETAIL_CONTACTS_SYNCED,
@@ -78,6 +87,7 @@ MAX_CLAIM_CONFLICTS = 8
 PROPERTIES_TTL = 600.0
 LOG_DAYS = 30
 _PROPERTIES: dict[str, tuple[float, set[str]]] = {}  # token fingerprint -> (checked at, contact property names)
+_COMPANY_KEY: dict[str, tuple[float, bool]] = {}  # token fingerprint -> (checked at, the company key is usable)
 
 
 @dataclass
@@ -162,6 +172,19 @@ def desired_hash(contact: Contact, mapping: Sequence[PropertyMapping]) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:24]
 
 
+def _may_have_written(contact: Contact) -> bool:
+    """A sync of this contact started and did not finish (``syncing``: the invocation died) or failed after it may
+    have written to HubSpot."""
+    if contact.status is PipelineStatus.SYNCING:
+        return True
+    return contact.status is PipelineStatus.FAILED and contact.failure is not None and contact.failure.stage == "sync"
+
+
+def note_marker(request_id: str) -> str:
+    """The note's last line: which enrichment it summarises (how a repeated sync recognises a note it made)."""
+    return f"leadpipe enrichment {request_id}"
+
+
 def note_body(contact: Contact) -> str:
     meta = contact.enrichment_meta
     fields = contact.enrichment
@@ -173,6 +196,8 @@ def note_body(contact: Contact) -> str:
     for name in sorted(fields):
         value = fields[name]
         lines.append(f"- {name}: {value.value} ({value.provider}, confidence {value.confidence:.2f})")
+    if meta:
+        lines.append(note_marker(meta.request_id))
     return "\n".join(lines)
 
 
@@ -295,8 +320,9 @@ class SyncService:
             with client:
                 mapping = self._usable_mapping(client, token, workspace.sync.mapping, report)
                 written = self._write_contacts(client, contacts, mapping, options, report)
-                companies = self._companies(client, ws, contacts, written, options, report, budget)
-                notes = self._notes(client, contacts, written, options, report)
+                companies = self._companies(client, ws, contacts, written, options, report, budget, token)
+                unsure = {e for e, c in stored.items() if e in contacts and _may_have_written(c)}
+                notes = self._notes(client, contacts, written, options, report, unsure)
         except ProviderError as exc:  # HubSpotError included: HubSpot failed past its retries
             report.hubspot_calls, report.throttled = client.calls, client.throttled
             self._finish_failed(ws, contacts, f"{exc.reason}: {exc.message}", now, report)
@@ -466,6 +492,7 @@ class SyncService:
         options: SyncOptions,
         report: SyncReport,
         budget: Budget,
+        token: str,
     ) -> dict[str, str]:
         """email -> company id for the contacts now in HubSpot, associating the new pairs."""
         if not options.associate_company:
@@ -477,7 +504,7 @@ class SyncService:
         for email, domain in wanted.items():
             enriched = contacts[email].enrichment.get("company_name")
             names.setdefault(domain, str((enriched.value if enriched else None) or contacts[email].company or domain))
-        known, waiting = self._resolve_companies(client, workspace, names, options, report, budget)
+        known, waiting = self._resolve_companies(client, workspace, names, options, report, budget, token)
         pairs = []
         result: dict[str, str] = {}
         for email, domain in wanted.items():
@@ -507,6 +534,7 @@ class SyncService:
         options: SyncOptions,
         report: SyncReport,
         budget: Budget,
+        token: str,
     ) -> tuple[dict[str, str], list[str]]:
         """domain -> company id: the stored map, then HubSpot's search, then creation. Two syncs may meet the same new
         domain at once (two messages in flight): each claims the domains it is about to create with a conditional
@@ -525,15 +553,32 @@ class SyncService:
         missing = [d for d in unknown if d not in found]
         if not missing:
             return known, []
-        claimed, taken = self._claim_domains(workspace, missing)
+        keyed = self._company_key(client, token)
+        # With the unique key, creating is idempotent: a redelivery of this request may take over its own claim (left
+        # by an invocation that died after creating) instead of waiting for it to go stale.
+        claimed, taken = self._claim_domains(workspace, missing, owner=report.request_id if keyed else None)
         if claimed:
-            created = client.create("companies", [{"properties": {"name": names[d], "domain": d}} for d in claimed])
+            if keyed:
+                try:
+                    created = client.upsert(
+                        "companies",
+                        COMPANY_KEY,
+                        [(d, {"name": names[d], "domain": d, COMPANY_KEY: d}) for d in claimed],
+                    )
+                except ProviderError as exc:
+                    if "non-unique" not in exc.message:
+                        raise
+                    _COMPANY_KEY.pop(token_fingerprint(token), None)  # the key was deleted in HubSpot: check again
+                    self._release_claims(workspace, claimed)
+                    raise TransientError("leadpipe's company key is gone from HubSpot; it is created again") from exc
+            else:
+                created = client.create("companies", [{"properties": {"name": names[d], "domain": d}} for d in claimed])
             made: dict[str, str] = {}
             for result in created.results:
                 domain = str((result.get("properties") or {}).get("domain", "")).lower()
                 if domain in names:
                     made[domain] = str(result["id"])
-            report.companies_created += len(made)
+                    report.companies_created += 1 if result.get("new", True) else 0
             self._store_companies(workspace, made)
             known.update(made)
             refused = [d for d in claimed if d not in made]
@@ -554,11 +599,33 @@ class SyncService:
             time.sleep(CLAIM_POLL_SECONDS)
         return known, waiting
 
-    def _claim_domains(self, workspace: str, domains: Sequence[str]) -> tuple[list[str], list[str]]:
+    def _company_key(self, client: HubSpotClient, token: str) -> bool:
+        """Whether the portal has leadpipe's unique company key (created here if missing; checked every
+        ``PROPERTIES_TTL`` per container). A portal that refuses it (e.g. no unique property left) gets plain
+        creates."""
+        key = token_fingerprint(token)
+        checked = _COMPANY_KEY.get(key)
+        if checked is None or time.monotonic() - checked[0] > PROPERTIES_TTL:
+            usable = COMPANY_KEY in client.properties("companies")
+            if not usable:
+                client.ensure_group("companies", GROUP, GROUP_LABEL)
+                usable = COMPANY_KEY in client.create_properties(
+                    "companies", [{**COMPANY_KEY_PROPERTY, "groupName": GROUP}]
+                )
+                if not usable:
+                    logger.warning("HubSpot refused leadpipe's company key: company creates are not idempotent")
+            checked = (time.monotonic(), usable)
+            _COMPANY_KEY[key] = checked
+        return checked[1]
+
+    def _claim_domains(
+        self, workspace: str, domains: Sequence[str], owner: str | None = None
+    ) -> tuple[list[str], list[str]]:
         """Claim the right to create these domains' companies (a conditional write per domain, 100 per
-        transaction; a claim older than ``CLAIM_STALE`` is abandoned and may be taken). Returns (claimed, taken)."""
+        transaction; a claim older than ``CLAIM_STALE`` is abandoned and may be taken; a claim by ``owner``, when
+        given, is this owner's to take again). Returns (claimed, taken)."""
         now = int(self.clock().timestamp())
-        token = uuid.uuid4().hex
+        token = owner or uuid.uuid4().hex
         claimed: list[str] = []
         taken: list[str] = []
         pending = list(domains)
@@ -572,9 +639,13 @@ class SyncService:
                             "TableName": self.state_table,
                             "Item": to_item({"pk": f"HC#{workspace}", "sk": d, "claim": token, "claimed_at": now}),
                             "ConditionExpression": (
-                                "attribute_not_exists(pk) OR (attribute_not_exists(company_id) AND claimed_at < :stale)"
+                                "attribute_not_exists(pk) OR (attribute_not_exists(company_id) AND "
+                                "(claimed_at < :stale OR claim = :mine))"
                             ),
-                            "ExpressionAttributeValues": {":stale": {"N": str(now - CLAIM_STALE_SECONDS)}},
+                            "ExpressionAttributeValues": {
+                                ":stale": {"N": str(now - CLAIM_STALE_SECONDS)},
+                                ":mine": {"S": token},
+                            },
                         }
                     }
                     for d in chunk
@@ -625,12 +696,17 @@ class SyncService:
         written: dict[str, tuple[str, dict[str, str]]],
         options: SyncOptions,
         report: SyncReport,
+        unsure: set[str],
     ) -> dict[str, str]:
-        """One note per enrichment: email -> the enrichment request the new note summarises."""
+        """One note per enrichment: email -> the enrichment request the new note summarises.
+
+        A note is created once: a contact whose last sync may have created its note without recording it (``unsure``:
+        that sync died or failed after writing) has its notes read back first (two batch reads), and a note
+        carrying this enrichment's marker is taken as made."""
         if not options.log_activity:
             return {}
-        notes = []
-        summarised: dict[str, str] = {}
+        notes: list[tuple[str, str, str]] = []
+        wanted: dict[str, tuple[str, str]] = {}  # email -> (contact id, enrichment request)
         for email, (contact_id, _) in written.items():
             contact = contacts[email]
             meta = contact.enrichment_meta
@@ -638,12 +714,39 @@ class SyncService:
                 continue
             if contact.hubspot and contact.hubspot.note_for == meta.request_id:
                 continue  # this enrichment already has its note
+            wanted[email] = (contact_id, meta.request_id)
             notes.append((contact_id, iso(meta.enriched_at), note_body(contact)))
-            summarised[email] = meta.request_id
+        made = self._notes_made(client, {e: wanted[e] for e in wanted if e in unsure})
+        notes = [
+            (cid, at, body)
+            for (email, _), (cid, at, body) in zip(wanted.items(), notes, strict=True)
+            if email not in made
+        ]
+        summarised = {email: request_id for email, (_, request_id) in wanted.items()}
         if notes:
             outcome = client.create_notes(notes)
             report.notes += len(outcome.results)
         return summarised
+
+    @staticmethod
+    def _notes_made(client: HubSpotClient, wanted: dict[str, tuple[str, str]]) -> set[str]:
+        """The emails among ``wanted`` (email -> (contact id, enrichment request)) whose note HubSpot already has."""
+        if not wanted:
+            return set()
+        by_contact = client.associations("contacts", "notes", sorted({cid for cid, _ in wanted.values()}))
+        note_ids = sorted({n for ids in by_contact.values() for n in ids})
+        bodies = {
+            str(r["id"]): str((r.get("properties") or {}).get("hs_note_body") or "")
+            for r in (client.read("notes", note_ids, ["hs_note_body"]).results if note_ids else [])
+        }
+        made = set()
+        for email, (contact_id, request_id) in wanted.items():
+            marker = note_marker(request_id)
+            if any(bodies.get(n, "").endswith(marker) for n in by_contact.get(contact_id, [])):
+                made.add(email)
+        if made:
+            logger.info("notes found already made by an earlier attempt", extra={"contacts": len(made)})
+        return made
 
     # ------------------------------------------------------------------------------------------ state
 
