@@ -7,7 +7,9 @@ serves every function the way Lambda would:
 - ``SQS`` events: one poller per event source, with the source's batch size, deleting what succeeded and
   honouring ``batchItemFailures`` (failed messages come back after ``retry_delay`` seconds and reach the DLQ
   through the queue's own redrive policy);
-- ``Schedule``/``ScheduleV2`` events: fired on their rate/cron expression (and on demand).
+- ``Schedule``/``ScheduleV2`` events: fired on their rate/cron expression (and on demand);
+- dispatcher faults (``runtime.faults``, or ``/_local/faults`` over HTTP): a handler crashing mid-batch, a batch
+  delivered twice, batches out of order (see ``leadpipe_local.faults``).
 
 Each function runs in its own worker process with the environment the template gives it. Nothing here is shipped
 to Lambda.
@@ -42,6 +44,7 @@ from botocore.config import Config
 from leadpipe_local import apigw
 from leadpipe_local.cfn import Resolver, TemplateError, load_template, merge_globals
 from leadpipe_local.client import ApiClient
+from leadpipe_local.faults import DispatchFault, DispatchFaults
 from leadpipe_local.provision import Provisioned, Provisioner
 from leadpipe_local.schedule import Schedule
 from leadpipe_local.worker import FunctionSpec, serve
@@ -91,9 +94,9 @@ class _Worker:
         self.init_ms = float(payload)
         return self.init_ms
 
-    def invoke(self, event: Any, timeout: float) -> Any:
+    def invoke(self, event: Any, timeout: float, crash: dict[str, Any] | None = None) -> Any:
         request_id = str(uuid.uuid4())
-        self.conn.send((event, request_id, time.time() + timeout))
+        self.conn.send((event, request_id, time.time() + timeout, crash))
         if not self.conn.poll(timeout + 0.5):
             self.kill()
             raise InvokeError("timeout", f"Task timed out after {timeout:.2f} seconds")
@@ -171,13 +174,13 @@ class FunctionPool:
             with self._lock:
                 self._count -= 1
 
-    def invoke(self, event: Any, timeout: float | None = None) -> Any:
+    def invoke(self, event: Any, timeout: float | None = None, crash: dict[str, Any] | None = None) -> Any:
         if self._stopped:
             raise InvokeError("crash", "the runtime is stopping")
         worker = self._acquire()
         self.stats["invocations"] += 1
         try:
-            result = worker.invoke(event, timeout or self.spec.timeout)
+            result = worker.invoke(event, timeout or self.spec.timeout, crash)
         except InvokeError as exc:
             self.stats[exc.kind] += 1
             if not worker.alive:
@@ -215,6 +218,9 @@ class SqsSource:
     # Lambda scales out further; locally, one at a time.
     concurrency: int = 1
     stats: Counter[str] = field(default_factory=Counter)
+    # batches held back by a reorder fault: (deliver-by time, the batch)
+    held: list[tuple[float, list[dict[str, Any]]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
 @dataclass
@@ -282,6 +288,7 @@ class LocalRuntime:
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
         self.errors: list[str] = []
+        self.faults = DispatchFaults()  # crash / duplicate / reorder deliveries (leadpipe_local.faults)
         self._api_keys: dict[str, str] = {}
 
     # -------------------------------------------------------------------------------------------- lifecycle
@@ -598,32 +605,56 @@ class LocalRuntime:
                 log.warning("receive from %s failed: %s", source.queue_url, exc)
                 self._stop.wait(0.5)
                 continue
-            if not messages:
+            if messages and (fault := self.faults.take("reorder", source.function, source.event_name)):
+                # out of order: this batch, reversed, waits until a later batch of the queue has been delivered
+                with source.lock:
+                    source.held.append((time.time() + fault.hold, messages[::-1]))
                 continue
-            with self._in_flight_lock:
-                self._in_flight += 1
-            try:
-                self._deliver(sqs, source, messages)
-            finally:
+            batches = [messages] if messages else []
+            with source.lock:
+                due = [h for h in source.held if messages or h[0] <= time.time()]
+                source.held = [h for h in source.held if h not in due]
+            batches += [batch for _, batch in due]
+            for batch in batches:
                 with self._in_flight_lock:
-                    self._in_flight -= 1
+                    self._in_flight += 1
+                try:
+                    self._deliver(sqs, source, batch)
+                finally:
+                    with self._in_flight_lock:
+                        self._in_flight -= 1
+
+    def _invoke_batch(
+        self, source: SqsSource, event: dict[str, Any], ids: set[str], crash: dict[str, Any] | None = None
+    ) -> set[str]:
+        """Invoke the function with one SQS batch; the ids of the messages that failed (all of them on an error)."""
+        try:
+            result = self.pools[source.function].invoke(event, crash=crash)
+        except InvokeError as exc:
+            if crash is not None and exc.kind == "crash":
+                source.stats["crashed"] += 1
+                log.info("%s crashed mid-batch as asked (a dispatcher fault)", source.function)
+            else:
+                self._report(f"{source.function} failed on a batch of {len(ids)} from {source.event_name}: {exc}")
+            return set(ids)
+        if source.report_failures and isinstance(result, dict) and result.get("batchItemFailures"):
+            reported = {str(f.get("itemIdentifier", "")) for f in result["batchItemFailures"]}
+            # Lambda treats an unknown or empty identifier as a failure of the whole batch
+            return set(ids) if not reported <= ids else reported
+        return set()
 
     def _deliver(self, sqs: Any, source: SqsSource, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [self._sqs_record(source, m) for m in messages]}
         ids = {m["MessageId"] for m in messages}
-        failed: set[str]
         source.stats["batches"] += 1
         source.stats["messages"] += len(messages)
-        try:
-            result = self.pools[source.function].invoke(event)
-            failed = set()
-            if source.report_failures and isinstance(result, dict) and result.get("batchItemFailures"):
-                reported = {str(f.get("itemIdentifier", "")) for f in result["batchItemFailures"]}
-                # Lambda treats an unknown or empty identifier as a failure of the whole batch
-                failed = ids if not reported <= ids else reported
-        except InvokeError as exc:
-            failed = ids
-            self._report(f"{source.function} failed on a batch of {len(messages)} from {source.event_name}: {exc}")
+        crash = self.faults.take("crash", source.function, source.event_name)
+        failed = self._invoke_batch(source, event, ids, {"after": crash.after, "match": crash.match} if crash else None)
+        if self.faults.take("duplicate", source.function, source.event_name):
+            # at-least-once: the same messages delivered again before the first delivery deleted them; a message
+            # is gone once either delivery succeeded
+            source.stats["duplicated"] += len(messages)
+            failed &= self._invoke_batch(source, event, ids)
         source.stats["failed"] += len(failed)
         done = [m for m in messages if m["MessageId"] not in failed]
         for i in range(0, len(done), 10):
@@ -736,6 +767,7 @@ class LocalRuntime:
                 {"function": s.function, "event": s.event_name, "concurrency": s.concurrency, **s.stats}
                 for s in self.sqs_sources
             ],
+            "faults": {"active": [f.view() for f in self.faults.active()], "applied": dict(self.faults.applied)},
             "schedules": [
                 {"function": s.function, "event": s.event_name, "expression": s.expression, "fired": s.fired}
                 for s in self.schedules
@@ -748,7 +780,9 @@ class LocalRuntime:
         parts = urlsplit(target)
         raw_path = parts.path or "/"
         if raw_path == "/_local/health":
-            return apigw.HttpResponse(200, [("content-type", "application/json")], json.dumps(self.describe()).encode())
+            return _json_response(200, self.describe())
+        if raw_path == "/_local/faults":
+            return self._faults_http(method, body)
         if len(body) > apigw.MAX_REQUEST_BYTES:
             return apigw.gateway_error(413, "Request Entity Too Large")
         selected = apigw.select_route(self.routes, method, raw_path)
@@ -777,6 +811,25 @@ class LocalRuntime:
             self._report(f"{route.function} failed on {route.route_key}: {exc}")
             return apigw.gateway_error(500, "Internal Server Error")
         return apigw.translate_response(result)
+
+    def _faults_http(self, method: str, body: bytes) -> apigw.HttpResponse:
+        """``POST`` a dispatcher fault, ``GET`` the active ones and what was applied, ``DELETE`` them all."""
+        if method == "GET":
+            return _json_response(
+                200, {"faults": [f.view() for f in self.faults.active()], "applied": dict(self.faults.applied)}
+            )
+        if method == "DELETE":
+            self.faults.clear()
+            return _json_response(200, {"faults": []})
+        if method != "POST":
+            return _json_response(405, {"message": "use GET, POST or DELETE"})
+        consumers = {s.function for s in self.sqs_sources}
+        try:
+            fault = DispatchFault.from_json(json.loads(body or b"null"), consumers)
+        except (ValueError, TypeError) as exc:
+            return _json_response(400, {"message": f"invalid fault: {exc}"})
+        self.faults.add(fault)
+        return _json_response(201, {"fault": fault.view()})
 
     def _start_http(self) -> None:
         runtime = self
@@ -813,3 +866,7 @@ class LocalRuntime:
         self._http = ThreadingHTTPServer((self.host, self.api_port), Handler)
         self._http.daemon_threads = True
         self._spawn(lambda: self._http.serve_forever(poll_interval=0.05) if self._http else None, name="http-api")
+
+
+def _json_response(status: int, body: Any) -> apigw.HttpResponse:
+    return apigw.HttpResponse(status, [("content-type", "application/json")], json.dumps(body).encode())

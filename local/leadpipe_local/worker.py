@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 import time
 import traceback
@@ -84,7 +85,8 @@ def serve(conn: Connection, spec: FunctionSpec) -> None:
             return
         if message is None:
             return
-        event, request_id, deadline = message
+        event, request_id, deadline, crash = message
+        _CRASH.arm(crash)
         context = LambdaContext(spec, request_id or str(uuid.uuid4()), deadline)
         print(f"START RequestId: {context.aws_request_id}", flush=True)
         t0 = time.perf_counter()
@@ -94,9 +96,70 @@ def serve(conn: Connection, spec: FunctionSpec) -> None:
         except BaseException as exc:
             traceback.print_exc()
             reply = ("error", _error(exc))
+        _CRASH.arm(None)  # the handler finished before the crash point: no crash
         duration = (time.perf_counter() - t0) * 1000
         print(f"END RequestId: {context.aws_request_id} Duration: {duration:.1f} ms", flush=True)
         conn.send(reply)
+
+
+class _CrashPoint:
+    """Kills this process after the N-th outbound call matching a pattern has completed (a dispatcher fault, see
+    leadpipe_local.faults). The hooks on botocore and httpx are installed only when a crash is first asked for."""
+
+    def __init__(self) -> None:
+        self.pattern: re.Pattern[str] | None = None
+        self.left = 0
+        self.installed = False
+
+    def arm(self, crash: dict[str, Any] | None) -> None:
+        if not crash:
+            self.pattern = None
+            return
+        self.install()
+        self.pattern, self.left = re.compile(crash["match"]), int(crash["after"])
+        if self.left <= 0:
+            self.die("before its first call")
+
+    def seen(self, description: str) -> None:
+        if self.pattern is None or not self.pattern.search(description):
+            return
+        self.left -= 1
+        if self.left <= 0:
+            self.die(f"after {description}")
+
+    @staticmethod
+    def die(where: str) -> None:
+        print(f"CRASH injected by the local dispatcher {where}", flush=True)
+        os._exit(137)  # like a container killed mid-invocation: no reply, no cleanup
+
+    def install(self) -> None:
+        if self.installed:
+            return
+        self.installed = True
+        import botocore.endpoint
+        import httpx
+
+        send_aws = botocore.endpoint.Endpoint._send
+        send_http = httpx.HTTPTransport.handle_request
+
+        def aws(endpoint: Any, request: Any) -> Any:
+            response = send_aws(endpoint, request)
+            target = request.headers.get("X-Amz-Target") or ""
+            if isinstance(target, bytes):
+                target = target.decode()
+            self.seen(f"{request.method} {request.url} {target}".rstrip())
+            return response
+
+        def http(transport: Any, request: Any) -> Any:
+            response = send_http(transport, request)
+            self.seen(f"{request.method} {request.url}")
+            return response
+
+        botocore.endpoint.Endpoint._send = aws  # type: ignore[method-assign]
+        httpx.HTTPTransport.handle_request = http  # type: ignore[method-assign]
+
+
+_CRASH = _CrashPoint()
 
 
 def _error(exc: BaseException) -> dict[str, Any]:
