@@ -58,6 +58,7 @@ from leadpipe.contacts import ContactRepository
 from leadpipe.dynamo import batch_write, error_code, from_item, to_attr, to_item
 from leadpipe.enrichment.cache import EnrichmentCache
 from leadpipe.enrichment.fields import Kind
+from leadpipe.enrichment.gaps import GapRetries
 from leadpipe.enrichment.providers.base import ProviderError
 from leadpipe.hubspot.client import HubSpotClient
 from leadpipe.jobs import JobRepository, job_key
@@ -254,6 +255,8 @@ class ErasureService:
         self._jobs(workspace, email, before, report)
         self._sync_log(workspace, email, report)
         self._deals(workspace, email, report)
+        if self.state_table:
+            GapRetries(self.dynamodb, self.state_table).forget(workspace, email)
         self._dlqs(workspace, email, report)
         if hubspot:
             report.hubspot = self._hubspot(workspace, email)

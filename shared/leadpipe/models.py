@@ -92,6 +92,7 @@ class EnrichmentMeta(BaseModel):
     pending: list[str] = Field(default_factory=list)  # asynchronous providers still working
     min_quality: float = 0.7
     below_threshold: bool = False
+    gap_retries: int = 0  # enrichments in a row that left a retryable gap (enrichment/gaps.py)
 
 
 class HubSpotRef(BaseModel):

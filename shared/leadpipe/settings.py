@@ -86,6 +86,8 @@ class Settings(BaseModel):
     cache_miss_days: Annotated[int, _env("CACHE_MISS_DAYS", ge=1, le=3650)] = 7
     enrich_concurrency: Annotated[int, _env("ENRICH_CONCURRENCY", ge=1, le=1000)] = 2
     enrich_retry_minutes: Annotated[int, _env("ENRICH_RETRY_MINUTES", ge=1)] = 60
+    # a contact enriched while a provider was down is enriched again this long after (enrichment/gaps.py)
+    enrich_gap_retry_minutes: Annotated[int, _env("ENRICH_GAP_RETRY_MINUTES", ge=0)] = 60
     enrich_time_margin_ms: Annotated[int, _env("ENRICH_TIME_MARGIN_MS", ge=0)] = 30_000
     enrich_max_polls: Annotated[int, _env("ENRICH_MAX_POLLS", ge=1)] = 40
 

@@ -27,6 +27,7 @@ from typing import Any
 from leadpipe.contacts import UNCHANGED, ContactRepository, Unchanged
 from leadpipe.engagements import lifecycle_after_enrichment
 from leadpipe.enrichment.cache import EnrichmentCache
+from leadpipe.enrichment.gaps import MAX_GAP_RETRIES, GapRetries, retryable
 from leadpipe.enrichment.http import Budget
 from leadpipe.enrichment.keys import ProviderKeys
 from leadpipe.enrichment.providers.base import AsyncProvider, PersonQuery, ProviderError
@@ -78,6 +79,7 @@ class EnrichReport:
     cache_hits: int = 0
     cache_lookups: int = 0
     provider_calls: int = 0
+    gaps_retried: int = 0  # contacts listed for another enrichment after a provider failed for them
 
     def counts(self) -> dict[str, int]:
         """What the run's events and the workspace's stats record (``leadpipe.stats``)."""
@@ -159,6 +161,8 @@ class EnrichService:
         # each run announced on the bus (the activity feed) and added to the workspace's stats (GET /status)
         stats = StatsRepository(contacts.client, settings.state_table) if settings.state_table else None
         self.runs = runs or RunRecorder("enrichment", publisher=publisher, stats=stats, clock=clock)
+        # contacts enriched while a provider was down, to enrich again when due
+        self.gaps = GapRetries(contacts.client, settings.state_table) if settings.state_table else None
 
     # ------------------------------------------------------------------------------------------ messages
 
@@ -278,6 +282,17 @@ class EnrichService:
             )
 
         written = self.contacts.upsert(ws, list(started), finish, known=started)
+        gapped = [
+            email
+            for email, done in written.items()
+            if done is not None
+            and done.status is PipelineStatus.ENRICHED
+            and done.enrichment_meta is not None
+            and 0 < done.enrichment_meta.gap_retries <= MAX_GAP_RETRIES
+        ]
+        if gapped and self.gaps is not None:
+            self.gaps.schedule(ws, gapped, now + timedelta(minutes=self.settings.enrich_gap_retry_minutes))
+            report.gaps_retried = len(gapped)
         for email, done in written.items():
             if done is None:
                 continue
@@ -401,6 +416,7 @@ class EnrichService:
             pending=outcome.pending,
             min_quality=min_quality,
             below_threshold=below,
+            gap_retries=self._gap_retries(contact, outcome),
         )
         after.status = PipelineStatus.ENRICHED
         after.status_reason = "below_threshold" if below else None
@@ -410,6 +426,14 @@ class EnrichService:
             after.intelligence = insight
         after.updated_at = now
         return after
+
+    @staticmethod
+    def _gap_retries(contact: Contact, outcome: ContactOutcome) -> int:
+        """Enrichments in a row (this one included) that left a gap worth trying again; 0 when this one did not."""
+        if not retryable(outcome.gaps):
+            return 0
+        before = contact.enrichment_meta
+        return (before.gap_retries if before and retryable(before.gaps) else 0) + 1
 
     # ------------------------------------------------------------------------------------------ intelligence
 
@@ -504,7 +528,8 @@ class EnrichService:
         logger.warning("gave up on an asynchronous provider batch", extra={"provider": message.provider, "why": why})
 
     def requeue_due(self, workspace: str) -> QueuedRequest | None:
-        """Re-queue this workspace's contacts whose failed enrichment is due, and those stuck ``enriching``."""
+        """Re-queue this workspace's contacts whose failed enrichment is due, those stuck ``enriching``, and those
+        enriched while a provider was down whose gap retry is due."""
         now = self.clock()
         due = due_for_retry(
             self.contacts,
@@ -514,8 +539,13 @@ class EnrichService:
             now=now,
             stale_after=timedelta(minutes=self.settings.enrich_retry_minutes),
         )
+        gap_entries = self.gaps.due(workspace, now) if self.gaps is not None else []
+        due = list(dict.fromkeys([*due, *(email for _, email in gap_entries)]))
         if not due:
             return None
         queued = self.queue(workspace, due, EnrichOptions(), request_id=f"retry-{now.strftime('%Y%m%dT%H%M%S')}")
+        if gap_entries and self.gaps is not None:
+            self.gaps.collected(workspace, [key for key, _ in gap_entries])
         count("EnrichRetriesQueued", queued.queued)
+        count("EnrichGapRetriesQueued", len(gap_entries))
         return queued
