@@ -20,10 +20,15 @@ from leadpipe.events import EventPublisher
 from leadpipe.observability import logger, metrics
 from leadpipe.settings import get_settings
 from leadpipe.suppression import SuppressionList, secret_salt
-from leadpipe.workspaces import workspace_repository
+from leadpipe.workspaces import WorkspaceRepository, workspace_repository
 
 clients = AwsClients()
 processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@cache
+def workspaces() -> WorkspaceRepository:
+    return workspace_repository(clients.dynamodb, get_settings())
 
 
 @cache
@@ -75,6 +80,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
     if event.get("detail-type") == "Scheduled Event":
-        queued = service().requeue_due(service().settings.default_workspace)
-        return {"requeued": queued.queued if queued else 0}
+        # every workspace's due retries (the registry lists those that ever had a key or an import)
+        requeued = {ws: service().requeue_due(ws) for ws in workspaces().known()}
+        return {"requeued": sum(q.queued for q in requeued.values() if q), "workspaces": len(requeued)}
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

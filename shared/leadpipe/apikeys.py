@@ -29,6 +29,7 @@ from leadpipe.dynamo import TransactionCancelled, from_item, to_item, transact_w
 from leadpipe.errors import BadRequest, NotFound, Unauthorized
 from leadpipe.models import iso, utcnow
 from leadpipe.settings import WORKSPACE_PATTERN
+from leadpipe.workspaces import registry_item
 
 PREFIX = "lp_"
 KEY_PATTERN = re.compile(r"^lp_[A-Za-z0-9_-]{43}$")
@@ -125,6 +126,7 @@ class ApiKeyStore:
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 },
+                {"Put": {"TableName": self.table, "Item": registry_item(workspace)}},  # schedules go through it
             ],
         )
         return key, record

@@ -27,6 +27,7 @@ from leadpipe.models import (
     iso,
     utcnow,
 )
+from leadpipe.workspaces import registry_item
 
 
 class StaleJob(Exception):
@@ -63,6 +64,8 @@ class JobRepository:
             if existing is None:  # deleted in between: extremely unlikely, try once more
                 return self.create(job)
             return existing, False
+        # the workspace in the registry, for the schedules that go through every workspace (idempotent)
+        self.client.put_item(TableName=self.table, Item=registry_item(job.workspace))
         return job, True
 
     def get(self, workspace: str, job_id: str) -> Job | None:

@@ -98,6 +98,15 @@ class EffectiveSettings(BaseModel):
         )
 
 
+REGISTRY_PK = "WORKSPACES"  # one item per workspace that ever had a key or an import: sk = the workspace
+
+
+def registry_item(workspace: str) -> dict[str, Any]:
+    """The registry entry of a workspace (written, idempotently, with its first key and with every import job), so
+    that schedules (the enrich and sync retries) can go through every workspace without a scan."""
+    return {"pk": {"S": REGISTRY_PK}, "sk": {"S": workspace}}
+
+
 class WorkspaceRepository:
     def __init__(
         self,
@@ -197,6 +206,23 @@ class WorkspaceRepository:
         ):
             return self.default_workspace
         return None
+
+    def known(self) -> list[str]:
+        """Every workspace in the registry, the default one first (one query per 1 MB page)."""
+        found = [self.default_workspace]
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": REGISTRY_PK}},
+            "ProjectionExpression": "sk",
+        }
+        while True:
+            page = self.client.query(**kwargs)
+            found.extend(str(i["sk"]["S"]) for i in page.get("Items", []) if i["sk"]["S"] != self.default_workspace)
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found
 
     def polling_workspaces(self) -> list[str]:
         """Workspaces whose portal is polled: those that asked for it, and the default workspace when the deployment

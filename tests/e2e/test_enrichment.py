@@ -141,8 +141,16 @@ def test_post_enrich_refuses_a_bad_request(runtime: LocalRuntime, body: dict[str
     assert response.json()["error"]["code"] == "validation_error"
 
 
-def test_the_retry_schedule_reaches_the_enrich_function(runtime: LocalRuntime) -> None:
-    assert runtime.fire_schedule("EnrichFunction", "RetryDue") == {"requeued": 0}
+def test_the_retry_schedules_go_through_every_workspace(runtime: LocalRuntime, domain: str) -> None:
+    before = runtime.fire_schedule("EnrichFunction", "RetryDue")
+    assert before["requeued"] == 0
+    runtime.api_key(f"w{uuid.uuid4().hex[:8]}")  # a new workspace: registered with its first key
+    with runtime.api_client(f"i{uuid.uuid4().hex[:8]}") as other:  # and another, with an import
+        other.wait_job(other.import_csv(f"Email\nsomeone@{domain}\n".encode(), "ws.csv")["job_id"], timeout=30)
+    runtime.wait_until_idle(60)
+    for function in ("EnrichFunction", "SyncFunction"):
+        after = runtime.fire_schedule(function, "RetryDue")
+        assert after["workspaces"] >= before["workspaces"] + 2 and after["requeued"] == 0, after
 
 
 # ------------------------------------------------------------------------------------------------ other runtimes
