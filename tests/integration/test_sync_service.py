@@ -242,13 +242,18 @@ def test_a_sync_that_died_after_creating_notes_does_not_create_them_again(stack:
     assert note["properties"]["hs_note_body"].endswith("leadpipe enrichment enr-1")
 
 
+def short_timeouts(world: World) -> World:
+    """The HubSpot client gives up after 0.5 s (a `timeout` fault of 1 s then outlasts it)."""
+    world.service.hubspot = lambda tok, burst, budget: HubSpotClient(
+        tok, base_url=world.fake.url, burst_limit=burst, budget=budget, sleep=world.slept.append, timeout=0.5
+    )
+    return world
+
+
 def test_a_note_create_that_timed_out_is_not_sent_again_and_the_retry_makes_none_twice(
     stack: Stack, hubspot: FakeHubSpot
 ) -> None:
-    world = World(stack, hubspot)
-    world.service.hubspot = lambda tok, burst, budget: HubSpotClient(
-        tok, base_url=hubspot.url, burst_limit=burst, budget=budget, sleep=world.slept.append, timeout=0.5
-    )
+    world = short_timeouts(World(stack, hubspot))
     world.add("ann@acme.com", first_name="Ann")
     # HubSpot makes the note but answers after the client gave up
     hubspot.inject(Fault(timeout=1.0, times=1, path="/crm/v3/objects/notes/batch/create"))
@@ -273,10 +278,7 @@ def test_a_note_create_that_timed_out_is_not_sent_again_and_the_retry_makes_none
 def test_a_company_create_that_timed_out_is_sent_again_and_makes_one_company(
     stack: Stack, hubspot: FakeHubSpot
 ) -> None:
-    world = World(stack, hubspot)
-    world.service.hubspot = lambda tok, burst, budget: HubSpotClient(
-        tok, base_url=hubspot.url, burst_limit=burst, budget=budget, sleep=world.slept.append, timeout=0.5
-    )
+    world = short_timeouts(World(stack, hubspot))
     world.add("ann@acme.com", first_name="Ann")
     hubspot.inject(Fault(timeout=1.0, times=1, path="/crm/v3/objects/companies/batch/upsert"))
     report = world.sync("ann@acme.com")
