@@ -170,6 +170,49 @@ def test_out_of_order_events_end_on_hubspots_latest_value(loop: tuple[World, Cha
     assert world.get("ann@acme.com").title == "CRO"
 
 
+def test_a_person_undoing_their_edit_back_to_what_leadpipe_wrote_is_taken_in(
+    loop: tuple[World, Changes], bus_tap: Any
+) -> None:
+    world, changes = loop
+    ann_id = contact_id(world, "ann@acme.com")
+    ann = world.get("ann@acme.com")
+    assert ann.hubspot is not None and ann.hubspot.written["firstname"] == "Ann"  # leadpipe wrote it
+    bus_tap.drain()
+    changes.edit(ann_id, firstname="Annie")
+    assert changes.send(change(ann_id, "firstname", "Annie", dedupe_key="1:1:1000")).restarted == ["ann@acme.com"]
+    assert world.get("ann@acme.com").first_name == "Annie"
+    # The person puts the name back (the event after the first was handled, before any sync): HubSpot's latest
+    # value is the one leadpipe wrote there once, but it is the person's now, not leadpipe's write coming back.
+    changes.edit(ann_id, firstname="Ann")
+    undone = changes.send(change(ann_id, "firstname", "Ann", dedupe_key="2:1:2000"))
+    assert undone.restarted == ["ann@acme.com"]
+    ann = world.get("ann@acme.com")
+    assert ann.first_name == "Ann" and ann.hubspot is not None and ann.hubspot.observed["firstname"] == "Ann"
+    assert imported_events(bus_tap) == [["ann@acme.com"], ["ann@acme.com"]]
+    # Seen again (a retried delivery under another key, a poll): nothing new.
+    again = changes.send(change(ann_id, "firstname", "Ann", dedupe_key="3:1:2000"))
+    assert again.unchanged == ["ann@acme.com"] and imported_events(bus_tap) == []
+
+
+def test_a_value_a_person_put_there_then_deleted_is_deleted_here_too(loop: tuple[World, Changes]) -> None:
+    world, changes = loop
+    ann_id = contact_id(world, "ann@acme.com")
+    changes.edit(ann_id, city="Lisbon")  # leadpipe never wrote a city
+    changes.send(change(ann_id, "city", "Lisbon", dedupe_key="1:1:1000"))
+    assert world.get("ann@acme.com").city == "Lisbon"
+    changes.edit(ann_id, city="")
+    report = changes.send(change(ann_id, "city", "", dedupe_key="2:1:2000"))
+    assert report.updated == ["ann@acme.com"]
+    ann = world.get("ann@acme.com")
+    assert ann.city is None and ann.hubspot is not None and ann.hubspot.observed["city"] == ""
+    # and a title leadpipe wrote, changed by a person, then deleted: gone here too
+    changes.edit(ann_id, jobtitle="CRO")
+    changes.send(change(ann_id, "jobtitle", "CRO", dedupe_key="3:1:3000"))
+    changes.edit(ann_id, jobtitle="")
+    changes.send(change(ann_id, "jobtitle", "", dedupe_key="4:1:4000"))
+    assert world.get("ann@acme.com").title is None
+
+
 def test_deletion_erases_the_contact_and_its_cached_answers(loop: tuple[World, Changes]) -> None:
     world, changes = loop
     bob_id = contact_id(world, "bob@acme.com")

@@ -5,7 +5,9 @@ A message says *which* records changed, not their new values: the changed record
 batches, so repeated and out-of-order deliveries converge on HubSpot's latest state. Then, per contact:
 
 - a value equal to what leadpipe last wrote there is its own write coming back (an echo): ignored; so is a change
-  whose webhook says ``changeSource: INTEGRATION`` from leadpipe's own app;
+  whose webhook says ``changeSource: INTEGRATION`` from leadpipe's own app. Once a person's edit of a property has
+  been taken in, HubSpot no longer holds leadpipe's value there, so that value seen again is the person undoing
+  their edit, and is taken in like any other (the final state is HubSpot's latest, whatever came in between);
 - a value already seen (``hubspot.observed``) is not new either: a later poll or a repeated event changes nothing;
 - any other value a person put there is taken in: the contact's own field is updated (a custom field too), and the
   value is remembered as observed;
@@ -127,8 +129,9 @@ def take_in(
 ) -> Outcome:
     """Compare one stored contact with HubSpot's record of it; a pure function of both (re-run on a write conflict).
 
-    A property counts as changed by a person when HubSpot's value is neither what leadpipe last wrote, nor a value
-    already observed, nor what leadpipe would write now."""
+    A property counts as changed by a person when HubSpot's value is neither what leadpipe last wrote (and HubSpot
+    still holds: a person's edit taken in since forgets it), nor a value already observed, nor what leadpipe would
+    write now."""
     from leadpipe.hubspot.mapping import value_of  # a cycle at import time otherwise
 
     ref = before.hubspot or HubSpotRef()
@@ -142,9 +145,9 @@ def take_in(
             continue
         value = _text(record.get(prop))
         if value is None:
-            # An empty property is a person's deletion only where leadpipe had written a value; otherwise HubSpot
-            # simply never had it, and leadpipe's data is kept.
-            if prop not in written or observed.get(prop) == "":
+            # An empty property is a person's deletion only where HubSpot held a value (one leadpipe wrote, or one
+            # already seen there); otherwise HubSpot simply never had it, and leadpipe's data is kept.
+            if (prop not in written and not observed.get(prop)) or observed.get(prop) == "":
                 continue
             value_seen = ""
         else:
@@ -154,6 +157,9 @@ def take_in(
         if observed.get(prop) == value_seen:
             continue
         after_ref.observed[prop] = value_seen
+        # HubSpot no longer holds what leadpipe wrote there last: that value seen there again is a person undoing
+        # their edit, not leadpipe's own write coming back (a sync that writes the property records it again).
+        after_ref.written.pop(prop, None)
         changed = True
         if source in COMPUTED:
             continue
