@@ -96,14 +96,18 @@ class EventPublisher:
             + ", ".join(codes)
         )
 
-    def contacts_imported(self, workspace: str, source: str, job_id: str | None, emails: Sequence[str]) -> int:
-        """Publish ``contacts.imported`` for these emails, at most 100 per event. Returns the number of events."""
+    def contacts_imported(
+        self, workspace: str, source: str, job_id: str | None, emails: Sequence[str], batch: str | None = None
+    ) -> int:
+        """Publish ``contacts.imported`` for these emails, at most 100 per event (each event's ``batch`` is
+        ``batch`` and its position). Returns the number of events."""
         details = [
             ContactsImported(
                 workspace=workspace,
                 source=source,
                 job_id=job_id,
                 emails=list(emails[i : i + MAX_EMAILS_PER_EVENT]),
+                batch=f"{batch}.{i // MAX_EMAILS_PER_EVENT}" if batch else None,
             )
             for i in range(0, len(emails), MAX_EMAILS_PER_EVENT)
         ]

@@ -517,8 +517,10 @@ class ImportService:
                     counts.merged += 1
             if any(r.effect != "unchanged" for r in rows):
                 changed.append(email)
-        if changed:
-            self.publisher.contacts_imported(job.workspace, job.source.value, job.job_id, changed)
+        if changed:  # the batch is the chunk's first row: a replay of the chunk publishes the same batches
+            first = f"r{parsed_rows[0].row}" if parsed_rows else None
+            changed.sort()  # the same emails in the same events, however the writes were ordered
+            self.publisher.contacts_imported(job.workspace, job.source.value, job.job_id, changed, batch=first)
         warnings = []
         if fallback:
             warnings.append("some rows were not valid UTF-8 and were read as Windows-1252")

@@ -411,6 +411,9 @@ class ContactsImported(BaseModel):
     source: str
     job_id: str | None = None
     emails: list[str]
+    # which part of the job imported these contacts: the same when a chunk is replayed after a crash, so the
+    # automatic enrichment of a replayed chunk is recognised as the one already done
+    batch: str | None = None
 
 
 DETAIL_CONTACTS_IMPORTED = "contacts.imported"

@@ -11,13 +11,24 @@ from typing import Any
 import pytest
 
 from leadpipe_local.client import ApiClient
+from leadpipe_local.fakes.apollo import FakeApollo
 from leadpipe_local.runtime import LocalRuntime
 from tests.conftest import TEMPLATE
+
+# The import function checkpoints every IMPORT_CHUNK_ROWS rows (500 by default): a file of a few hundred rows spans
+# several checkpoints (test_reliability_loop.py interrupts one between them); the other tests' files fit in one chunk.
+IMPORT_CHUNK_ROWS = 60
 
 
 @pytest.fixture(scope="session")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
-    rt = LocalRuntime(TEMPLATE, api_port=0, state_dir=tmp_path_factory.mktemp("leadpipe"), retry_delay=0)
+    rt = LocalRuntime(
+        TEMPLATE,
+        api_port=0,
+        state_dir=tmp_path_factory.mktemp("leadpipe"),
+        retry_delay=0,
+        env_overrides={"ImportFunction": {"IMPORT_CHUNK_ROWS": str(IMPORT_CHUNK_ROWS)}},
+    )
     rt.start()
     yield rt
     rt.stop()
@@ -58,6 +69,15 @@ def wait_until(fetch: Any, predicate: Any, timeout: float = 60, what: str = "con
 def csv_for(domain: str, n: int, header: str = "Email,First Name,Company,Job Title,Tags\n") -> bytes:
     rows = "".join(f"p{i}@{domain},Person {i},Co {domain},Title {i},t{i % 2}\n" for i in range(n))
     return (header + rows).encode()
+
+
+@pytest.fixture
+def apollo() -> Iterator[FakeApollo]:
+    """An Apollo fake of its own (for a runtime of the test's own, pointed at it by APOLLO_BASE_URL)."""
+    fake = FakeApollo("apollo-test-key")
+    fake.start()
+    yield fake
+    fake.stop()
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -154,14 +153,6 @@ def test_the_retry_schedules_go_through_every_workspace(runtime: LocalRuntime, d
 
 
 # ------------------------------------------------------------------------------------------------ other runtimes
-
-
-@pytest.fixture
-def apollo() -> Iterator[FakeApollo]:
-    fake = FakeApollo("apollo-test-key")
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 def test_a_real_adapter_keyed_from_ssm_answers_through_the_runtime(tmp_path: Path, apollo: FakeApollo) -> None:

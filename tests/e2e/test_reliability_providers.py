@@ -3,25 +3,15 @@ and once the provider is back the retry schedule enriches them again and fills w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from leadpipe_local.fakes.apollo import FakeApollo
 from leadpipe_local.runtime import LocalRuntime
 from tests.conftest import TEMPLATE
 from tests.e2e.conftest import wait_until
 from tests.e2e.test_enrichment import known_domains
-
-
-@pytest.fixture
-def apollo() -> Iterator[FakeApollo]:
-    fake = FakeApollo("apollo-test-key")
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 def gap_entries(rt: LocalRuntime) -> list[dict[str, object]]:

@@ -142,7 +142,7 @@ class World:
         ).model_dump_json()
 
 
-def imported_event(emails: list[str], event_id: str = "e-1") -> str:
+def imported_event(emails: list[str], event_id: str = "e-1", batch: str | None = None) -> str:
     return json.dumps(
         {
             "version": "0",
@@ -153,7 +153,8 @@ def imported_event(emails: list[str], event_id: str = "e-1") -> str:
             "time": "2026-11-24T09:00:00Z",
             "region": "us-east-1",
             "resources": [],
-            "detail": {"workspace": "default", "source": "api", "job_id": "imp_x", "emails": emails},
+            "detail": {"workspace": "default", "source": "api", "job_id": "imp_x", "emails": emails}
+            | ({"batch": batch} if batch else {}),
         }
     )
 
@@ -201,6 +202,23 @@ def test_a_redelivered_request_changes_nothing(stack: Stack, bus_tap: Any) -> No
     assert report is not None and report.already_done == ["ann@acme.com"] and report.enriched == []
     assert provider.person_calls == [["ann@acme.com"]]
     assert world.get("ann@acme.com").version == before.version
+
+
+def test_an_import_chunk_published_again_after_a_crash_is_recognised_as_done(stack: Stack) -> None:
+    provider = people()
+    world = World(stack, [provider])
+    world.add("ann@acme.com", "bob@acme.com")
+    first = world.service.handle_message(imported_event(["ann@acme.com"], "e-1", batch="r62.0"), budget=BUDGET)
+    assert first is not None and first.request_id == "imp-imp_x-r62.0" and first.enriched == ["ann@acme.com"]
+    synced = world.get("ann@acme.com").model_copy(update={"status": PipelineStatus.SYNCED})
+    assert not world.contacts.save([ContactChange(world.get("ann@acme.com"), synced)]).conflicts  # synced since
+    # the replayed chunk publishes the same batch in a new event: nothing is enriched or counted again
+    again = world.service.handle_message(imported_event(["ann@acme.com"], "e-2", batch="r62.0"), budget=BUDGET)
+    assert again is not None and again.already_done == ["ann@acme.com"] and again.enriched == []
+    assert provider.person_calls == [["ann@acme.com"]] and world.get("ann@acme.com").status is PipelineStatus.SYNCED
+    # another chunk (or an event without a batch) is another request
+    other = world.service.handle_message(imported_event(["ann@acme.com"], "e-3", batch="r122.0"), budget=BUDGET)
+    assert other is not None and other.enriched == ["ann@acme.com"]
 
 
 def test_within_the_cache_ttl_a_new_request_makes_no_provider_call(stack: Stack) -> None:

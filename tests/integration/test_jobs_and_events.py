@@ -122,7 +122,7 @@ def test_publisher_raises_when_entries_keep_failing(monkeypatch: pytest.MonkeyPa
 
 
 def test_published_events_reach_the_bus(stack: Stack, bus_tap: Any) -> None:
-    EventPublisher(stack.client("events"), stack.bus).contacts_imported("default", "s3", "job-1", ["a@b.co"])
+    EventPublisher(stack.client("events"), stack.bus).contacts_imported("default", "s3", "job-1", ["a@b.co"], "r2")
     [event] = bus_tap.drain()
     assert event["source"] == "leadpipe" and event["detail-type"] == "contacts.imported"
     assert event["detail"] == {
@@ -130,4 +130,5 @@ def test_published_events_reach_the_bus(stack: Stack, bus_tap: Any) -> None:
         "source": "s3",
         "job_id": "job-1",
         "emails": ["a@b.co"],
+        "batch": "r2.0",  # the chunk (its first row) and the event's place in it: the same when a chunk is replayed
     }

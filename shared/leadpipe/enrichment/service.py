@@ -179,7 +179,12 @@ class EnrichService:
                 logger.info("auto-enrich is off for the workspace", extra={"workspace": detail.workspace})
                 count("AutomaticEnrichmentsDropped", len(detail.emails))
                 return None
-            message = EnrichMessage(workspace=detail.workspace, request_id=f"evt-{data['id']}", emails=detail.emails)
+            # an import chunk's batch names the request, so the events of a chunk replayed after a crash (or
+            # delivered twice) are recognised as done; else the event's own id
+            request_id = (
+                f"imp-{detail.job_id}-{detail.batch}" if detail.job_id and detail.batch else f"evt-{data['id']}"
+            )
+            message = EnrichMessage(workspace=detail.workspace, request_id=request_id, emails=detail.emails)
             return self.enrich(message, budget)
         if data.get("type") == "enrich.request":
             return self.enrich(EnrichMessage.model_validate(data), budget)
@@ -223,7 +228,8 @@ class EnrichService:
             if (
                 meta
                 and meta.request_id == request_id
-                and contact.status in (PipelineStatus.ENRICHED, PipelineStatus.SKIPPED)
+                and contact.status
+                in (PipelineStatus.ENRICHED, PipelineStatus.SKIPPED, PipelineStatus.SYNCING, PipelineStatus.SYNCED)
             ):
                 report.already_done.append(email)
             elif email in suppressed:
