@@ -488,12 +488,23 @@ class ContactRepository:
         custom: Mapping[str, str] | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        min_quality: float | None = None,
+        max_quality: float | None = None,
     ) -> ContactPage:
         """Contacts newest first, by the most selective filter's index; other filters applied on the way.
-        ``custom``: custom field -> exact value, every one required."""
+        ``custom``: custom field -> exact value, every one required. ``min_quality`` (inclusive) and
+        ``max_quality`` (exclusive) select scored contacts by their quality score."""
         limit = max(1, min(limit, MAX_PAGE))
         signature = _signature(status, domain, tag, custom)
+        if min_quality is not None or max_quality is not None:
+            signature = _signature(status, domain, tag, {**(custom or {}), "\0q": f"{min_quality}:{max_quality}"})
         partitions, source, filters, names, values = self._listing(workspace, status, domain, tag, custom)
+        if source[1] is not None:  # on the index items themselves; tag listings check each contact below
+            for bound, op, name in ((min_quality, ">=", ":qmin"), (max_quality, "<", ":qmax")):
+                if bound is not None:
+                    filters.append(f"#quality {op} {name}")
+                    names["#quality"] = "quality"
+                    values[name] = {"N": repr(float(bound))}
         positions = _decode_cursor(cursor, signature, len(partitions))
 
         contacts: list[Contact] = []
@@ -508,7 +519,9 @@ class ContactRepository:
             if source[0] == "table":
                 fetched = self.batch_get(workspace, [r["email"] for r in rows])
                 page = [fetched[r["email"]] for r in rows if r["email"] in fetched]
-                page = [c for c in page if _matches(c, status, custom)]
+                page = [
+                    c for c in page if _matches(c, status, custom) and _in_range(c.quality, min_quality, max_quality)
+                ]
             else:
                 page = [contact_from_item(r["item"]) for r in rows]
             contacts.extend(page)
@@ -800,6 +813,12 @@ def _matches(contact: Contact, status: PipelineStatus | None, custom: Mapping[st
     if status and contact.status != status:
         return False
     return all(contact.custom.get(k) == v for k, v in (custom or {}).items())
+
+
+def _in_range(quality: float | None, low: float | None, high: float | None) -> bool:
+    if low is None and high is None:
+        return True
+    return quality is not None and (low is None or quality >= low) and (high is None or quality < high)
 
 
 def _item_matches(item: dict[str, Any], status: PipelineStatus | None, custom: Mapping[str, str] | None) -> bool:

@@ -101,6 +101,42 @@ def test_custom_field_filters_on_every_listing(
     assert [c.email for c in repo.stream("default", **filters, page_size=3)] == want
 
 
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"status": PipelineStatus.ENRICHED}, {"domain": "acme.com"}, {"tag": "vip"}, {"custom": {"plan": "pro"}}],
+)
+@pytest.mark.parametrize(("low", "high"), [(0.7, None), (None, 0.5), (0.3, 0.7)])
+def test_a_quality_range_filters_every_listing(
+    repo: ContactRepository, filters: dict[str, Any], low: float | None, high: float | None
+) -> None:
+    scored = [
+        contact(
+            f"q{i}@{'acme.com' if i % 2 else 'globex.com'}",
+            minutes=i,
+            custom={"plan": "pro" if i % 3 else "free"},
+            tags={"vip": T0} if i % 4 == 0 else {},
+            status=PipelineStatus.ENRICHED if i % 5 else PipelineStatus.IMPORTED,
+            quality=None if i % 7 == 0 else round(i / 40, 3),  # never scored: left out by any range
+        )
+        for i in range(40)
+    ]
+    seed(repo, scored)
+    chosen = [
+        c
+        for c in scored
+        if c.quality is not None and (low is None or c.quality >= low) and (high is None or c.quality < high)
+    ]
+    want = [e for e in expected(scored, **filters) if e in {c.email for c in chosen}]
+    assert want  # the case selects something
+    found = all_pages(repo, **filters, min_quality=low, max_quality=high)
+    if "tag" in filters:  # a tag's members are listed by when the tag was put on (all at once here), not created
+        found, want = sorted(found), sorted(want)
+    assert found == want
+    page = repo.find("default", limit=2, min_quality=low, max_quality=high, **filters)
+    with pytest.raises(BadRequest, match="different query"):  # a cursor belongs to its range
+        repo.find("default", limit=2, cursor=page.next_cursor, min_quality=0.01, max_quality=0.02, **filters)
+
+
 def test_a_cursor_belongs_to_its_custom_filter(repo: ContactRepository, people: list[Contact]) -> None:
     page = repo.find("default", custom={"plan": "pro"}, limit=2)
     assert page.next_cursor

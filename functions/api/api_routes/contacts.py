@@ -102,6 +102,12 @@ def list_contacts(
     custom: Annotated[list[str] | None, Query(description=CUSTOM_FILTER_DOC)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=4096, description="next_cursor of the previous page")] = None,
+    min_quality: Annotated[
+        float | None, Query(ge=0, le=1, description="scored contacts whose quality is at least this")
+    ] = None,
+    max_quality: Annotated[
+        float | None, Query(ge=0, le=1, description="scored contacts whose quality is below this")
+    ] = None,
 ) -> ContactList:
     selector = _selector(status, domain, tag)
     page = deps.contacts().find(
@@ -112,6 +118,8 @@ def list_contacts(
         custom=selector.custom or None,
         limit=limit,
         cursor=cursor,
+        min_quality=min_quality,
+        max_quality=max_quality,
     )
     return ContactList(items=[ContactView.of(c) for c in page.items], next_cursor=page.next_cursor)
 
