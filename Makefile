@@ -6,7 +6,7 @@ STAMP := $(VENV)/.setup-stamp
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup demo up test lint typecheck template pytest bench bench-import bench-enrich bench-sync clean
+.PHONY: setup demo up test lint typecheck template pytest bench bench-import bench-enrich bench-sync clean chromium
 
 $(STAMP): requirements/dev.txt layers/deps/requirements.txt pyproject.toml scripts/setup-venv
 	@scripts/setup-venv
@@ -40,7 +40,12 @@ template: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam validate --lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build --cached --parallel
 
-pytest: $(STAMP)
+## The browser tests (tests/browser) drive Debian's chromium, never a downloaded browser: installed here if missing
+## (when root or with passwordless sudo), otherwise explained. `.venv/bin/pytest -m 'not browser'` leaves them out.
+chromium:
+	@scripts/install-chromium
+
+pytest: $(STAMP) chromium
 	$(BIN)/pytest
 
 ## Benchmarks (not tests): each prints its figures and targets; recorded runs are in bench/RESULTS.md.

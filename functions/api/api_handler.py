@@ -6,7 +6,7 @@ import base64
 import json
 from typing import Any
 
-from api_routes import activity, contacts, deals, dlq, enrich, erasure, imports, keys, status, summary, sync
+from api_routes import activity, console, contacts, deals, dlq, enrich, erasure, imports, keys, status, summary, sync
 from api_routes import workspace as workspace_settings
 from api_routes.deps import key_resolver
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -26,6 +26,14 @@ app = APIGatewayHttpResolver(enable_validation=True)
 
 
 PUBLIC_PATHS = frozenset({"/openapi.json"})
+CONSOLE_PREFIX = "/console/"  # the web console's files (GET / is its page): public, it asks for a key itself
+
+
+def is_public(method: str, path: str) -> bool:
+    """Routes anyone may call: the OpenAPI document, and reading the console's static files."""
+    return path in PUBLIC_PATHS or (method == "GET" and (path == "/" or path.startswith(CONSOLE_PREFIX)))
+
+
 # Routes whose request body is not JSON (POST /imports takes the CSV file itself, or JSON).
 RAW_BODY_ROUTES = frozenset({("POST", "/imports")})
 
@@ -45,7 +53,7 @@ def gate(event: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
     method = str(http.get("method") or "GET").upper()
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
     workspace = None
-    if path not in PUBLIC_PATHS:
+    if not is_public(method, path):
         try:
             workspace = key_resolver().workspace(headers)
         except Unauthorized as exc:
@@ -90,6 +98,7 @@ app.include_router(deals.router)
 app.include_router(keys.router)
 app.include_router(workspace_settings.router)
 app.include_router(dlq.router)
+app.include_router(console.router)
 
 
 def _error(status_code: int, code: str, message: str, details: Any = None) -> Response[Any]:

@@ -70,6 +70,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     bucket = runtime.provisioned.ref("UploadsBucket") if runtime.provisioned else "?"
     print("leadpipe local stack is up (moto as AWS, resources from " + str(template) + ")")
     print(f"  HTTP API    {runtime.api_url}    OpenAPI: {runtime.api_url}/openapi.json")
+    print(f"  console     {runtime.api_url}/    the web console: sign in with the API key below")
     dev_key = runtime.api_key("default", "leadpipe up (development)")
     state_dir = Path(args.state_dir)
     write_dev_key(state_dir / DEV_KEY_FILE.name, runtime.api_url, dev_key, "default")
@@ -115,7 +116,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     template = find_template(args.template)
     csv_path = Path(args.file) if args.file else template.parent / "examples" / "contacts.csv"
     try:
-        run_demo(template, csv_path, port=args.port, state_dir=Path(args.state_dir))
+        run_demo(template, csv_path, port=args.port, state_dir=Path(args.state_dir), serve=args.serve)
     except DemoFailed as exc:
         print(f"\ndemo failed: {exc}", file=sys.stderr)
         return 1
@@ -892,6 +893,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="start the local stack, run the whole loop on the example file, stop")
     local(demo, 0)
     demo.add_argument("--file", help="CSV to import (default examples/contacts.csv)")
+    demo.add_argument(
+        "--serve", action="store_true", help="afterwards, keep the stack and its web console up until Ctrl-C"
+    )
     demo.set_defaults(func=cmd_demo)
 
     invoke = sub.add_parser("invoke", help="run one function with an event file (e.g. events/ApiFunction/*.json)")

@@ -53,7 +53,9 @@ def run_demo(
     port: int = 0,
     state_dir: Path = Path(".leadpipe"),
     out: TextIO = sys.stdout,
+    serve: bool = False,
 ) -> dict[str, Any]:
+    """``serve``: once the loop has run, keep the stack (and its web console) up until Ctrl-C."""
     if not csv_path.exists():
         raise DemoFailed(f"{csv_path} does not exist")
     started = time.monotonic()
@@ -66,6 +68,7 @@ def run_demo(
     try:
         bucket = runtime.provisioned.ref("UploadsBucket") if runtime.provisioned else ""
         _say(out, f"  HTTP API   {runtime.api_url}   (OpenAPI document: {runtime.api_url}/openapi.json)")
+        _say(out, f"  console    {runtime.api_url}/   (the web console, served while this stack runs)")
         _say(out, f"  AWS        {runtime.aws_endpoint}   (moto; uploads bucket s3://{bucket})")
         _say(out, f"  functions  {', '.join(runtime.pools)} — ready in {time.monotonic() - started:.1f}s")
         api = runtime.api_client()
@@ -134,12 +137,30 @@ def run_demo(
         if second["counts"]["imported"] != 0:
             raise DemoFailed("the second import created contacts: duplicates!")
         summary.update({"api_job": first, "s3_job": second, "status": status})
+        _say(out)
+        if serve:
+            _serve_console(runtime, api.api_key, out)
+        else:
+            _say(out, "▸ web console: `leadpipe demo --serve` keeps this stack and its data up to browse;")
+            _say(out, "  `leadpipe up` serves an empty one at http://127.0.0.1:3000/")
     finally:
         _say(out)
         _say(out, "▸ stopping the local stack")
         runtime.stop()
     _say(out, f"done in {time.monotonic() - started:.1f}s")
     return summary
+
+
+def _serve_console(runtime: LocalRuntime, key: str | None, out: TextIO) -> None:
+    _say(out, f"▸ web console: open {runtime.api_url}/ and sign in with the API key")
+    _say(out, f"  {key}")
+    _say(out, "  (workspace default; the stack keeps running, with the demo's data, until Ctrl-C)")
+    out.flush()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        _say(out)
 
 
 def _operations(api: ApiClient, out: TextIO) -> dict[str, Any]:

@@ -22,7 +22,7 @@ A, B = f"iso-a-{SUFFIX}", f"iso-b-{SUFFIX}"
 DOMAIN = f"iso-{SUFFIX}.example.com"
 EMAILS = [f"p{i}@{DOMAIN}" for i in range(3)]
 PORTAL = 700_000 + int(SUFFIX[:4], 16)
-PUBLIC = {"GET /openapi.json", "POST /webhooks/hubspot"}
+PUBLIC = {"GET /openapi.json", "POST /webhooks/hubspot", "GET /"}  # GET /: the console page (no data; docs/console.md)
 
 
 @dataclass

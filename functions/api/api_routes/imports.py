@@ -8,12 +8,12 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from api_routes import deps
 from api_routes.schemas import JobList, JobView, RemoteImportRequest, UploadRequest, UploadResponse, UploadTarget
 from leadpipe.errors import BadRequest, UnsupportedMediaType
-from leadpipe.models import ImportSource
+from leadpipe.models import ImportSource, Job, PipelineStatus
 from leadpipe.remote_import import credential
 
 router = APIGatewayHttpRouter()
@@ -123,6 +123,84 @@ def list_imports(
     return JobList(items=[JobView.of(j) for j in found], next_before=next_before)
 
 
-@router.get("/imports/<job_id>", summary="Progress of an import job, with its row errors", tags=["imports"])
-def get_import(job_id: Annotated[str, Path(max_length=40)]) -> JobView:
-    return JobView.of(deps.jobs().require(router.context["workspace"], job_id))
+PIPELINE_SCAN_MAX = 5_000  # contacts changed since a job was created, looked through by one request
+BEYOND_ENRICHED = (PipelineStatus.ENRICHED, PipelineStatus.SYNCING, PipelineStatus.SYNCED)
+
+
+class JobPipeline(BaseModel):
+    contacts: int = Field(description="contacts the job created or updated (its rows' sources name the job)")
+    by_status: dict[str, int] = Field(description="those contacts per pipeline status now")
+    enriched: int = Field(description="enriched or further along (enriched, syncing, synced)")
+    synced: int
+    failed: int
+    complete: bool = Field(
+        description=f"false: more than {PIPELINE_SCAN_MAX} contacts changed since the job was created, and only "
+        "the newest were looked through: the counts are a lower bound"
+    )
+
+
+class JobProgress(JobView):
+    pipeline: JobPipeline | None = Field(
+        None, description="with ?pipeline=true: where the job's contacts are now (enrichment, sync)"
+    )
+
+
+def job_pipeline(job: Job) -> JobPipeline:
+    """Where the contacts a job wrote are now. A contact's listing by status is ordered by its last change, and the
+    job wrote each of its contacts after it was created: so each status is read newest change first, down to the
+    job's creation, keeping the contacts whose sources name the job. The cost follows what changed in the workspace
+    since the job was created (bounded by PIPELINE_SCAN_MAX), not the workspace's size."""
+    repo = deps.contacts()
+    seen: dict[str, PipelineStatus] = {}
+    scanned = 0
+    complete = True
+    for status in PipelineStatus:
+        cursor: str | None = None
+        limit = 25  # most statuses hold few contacts changed since a recent job: a small first page
+        while complete:
+            page = repo.find(job.workspace, status=status, limit=limit, cursor=cursor)
+            older = False
+            for contact in page.items:
+                if contact.updated_at < job.created_at:
+                    older = True
+                    break
+                scanned += 1
+                if any(source.job_id == job.job_id for source in contact.sources):
+                    seen[contact.email] = status  # a contact moving on while we read is counted where seen last
+            if older or page.next_cursor is None:
+                break
+            if scanned >= PIPELINE_SCAN_MAX:
+                complete = False
+            cursor, limit = page.next_cursor, 100
+    by_status = {s.value: 0 for s in PipelineStatus}
+    for status in seen.values():
+        by_status[status.value] += 1
+    return JobPipeline(
+        contacts=len(seen),
+        by_status=by_status,
+        enriched=sum(by_status[s.value] for s in BEYOND_ENRICHED),
+        synced=by_status[PipelineStatus.SYNCED.value],
+        failed=by_status[PipelineStatus.FAILED.value],
+        complete=complete,
+    )
+
+
+@router.get(
+    "/imports/<job_id>",
+    summary="Progress of an import job, with its row errors",
+    description=(
+        "pipeline=true adds where the job's contacts are now (imported, enriching, enriched, syncing, synced, "
+        "failed, skipped): the console's live progress. It reads the contacts changed since the job was created, "
+        f"up to {PIPELINE_SCAN_MAX}."
+    ),
+    tags=["imports"],
+)
+def get_import(
+    job_id: Annotated[str, Path(max_length=40)],
+    pipeline: Annotated[bool, Query(description="also count the job's contacts by pipeline status")] = False,
+) -> JobProgress:
+    job = deps.jobs().require(router.context["workspace"], job_id)
+    view = JobProgress(**JobView.of(job).model_dump())
+    if pipeline:
+        view.pipeline = job_pipeline(job)
+    return view

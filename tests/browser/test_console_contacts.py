@@ -1,0 +1,107 @@
+"""The contacts table: cursor pagination, the filters (status, domain, tag, quality), user data shown as text, and
+enrich / sync of a selection."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import Console, roster, wait_until
+from tests.e2e.test_enrichment import known_domains
+
+HOSTILE = '<img src=x onerror="window.__xss=1">'
+
+
+def test_contacts_filter_page_and_act_on_a_selection(console: Console) -> None:
+    first, second = known_domains(12)[9:11]
+    people = roster([first], 30, tags=("webinar-2026", "trade-show", "trade-show"))
+    for person in people[20:]:
+        person["Email"] = person["Email"].replace(first, second)
+    mallory = {
+        "Email": f"mallory@{second}",
+        "First Name": HOSTILE,
+        "Last Name": "<b>bold</b>",
+        "Job Title": "<script>window.__xss=2</script>",
+        "Tags": "trade-show",
+    }
+    workspace = console.workspace
+    workspace.import_people([mallory], "mallory.csv")  # first, so the oldest: on the second page
+    workspace.import_people(people, "team.csv")
+    people.append(mallory)
+    workspace.wait_statuses([p["Email"] for p in people], {"enriched"})
+
+    page = console.open("#/contacts")
+    rows = page.locator(".contact-row")
+    expect(rows).to_have_count(25)
+    expect(page.locator(".pager-text")).to_have_text("Page 1 · contacts 1\u201325")
+    console.shot("contacts")
+    page.get_by_role("button", name="Next →").click()
+    expect(rows).to_have_count(6)
+    expect(page.get_by_role("button", name="Next →")).to_be_disabled()
+    page.get_by_role("button", name="← Previous").click()
+    expect(rows).to_have_count(25)
+    first_page = {rows.nth(i).get_attribute("data-email") for i in range(25)}
+    page.get_by_role("button", name="Next →").click()
+    expect(rows).to_have_count(6)
+    second_page = {rows.nth(i).get_attribute("data-email") for i in range(6)}
+    assert first_page | second_page == {p["Email"] for p in people} and not first_page & second_page
+
+    # user data is text, never markup
+    row = page.locator(f'.contact-row[data-email="mallory@{second}"]')
+    expect(row.locator(".contact-link")).to_have_text(f"{HOSTILE} <b>bold</b>")
+    expect(row).to_contain_text("<script>window.__xss=2</script>")
+    assert page.evaluate("window.__xss") is None and page.locator(".contacts-table img, .contacts-table b").count() == 0
+
+    # filters, kept in the address so a filtered view can be shared or reloaded
+    page.get_by_placeholder("Company domain").fill(second)
+    page.get_by_role("button", name="Apply filters").click()
+    expect(rows).to_have_count(11)
+    assert page.url.endswith(f"#/contacts?domain={second}")
+    page.get_by_placeholder("Tag").fill("webinar-2026")
+    page.get_by_role("button", name="Apply filters").click()
+    alpha = {p["Email"] for p in people if p["Tags"] == "webinar-2026" and p["Email"].endswith(second)}
+    expect(rows).to_have_count(len(alpha))
+    assert {rows.nth(i).get_attribute("data-email") for i in range(len(alpha))} == alpha
+    page.get_by_role("link", name="Reset").click()
+    expect(rows).to_have_count(25)
+    page.get_by_label("status").select_option("synced")
+    expect(page.locator(".empty")).to_contain_text("No contacts match these filters")
+    page.get_by_label("status").select_option("enriched")
+    expect(rows).to_have_count(25)
+    page.get_by_label("quality").select_option("high")  # the API's min_quality / max_quality
+    high = [c["email"] for c in workspace.api.contacts(status="enriched", min_quality=0.7, limit=25)["items"]]
+    expect(rows).to_have_count(len(high))
+    qualities = [float(q) for q in page.locator(".contact-row .meter-value").all_inner_texts()]
+    assert qualities and all(q >= 0.7 for q in qualities)
+    page.get_by_label("quality").select_option("low")
+    low = workspace.api.contacts(status="enriched", max_quality=0.4, limit=25)["items"]
+    if low:
+        expect(rows).to_have_count(len(low))
+    else:
+        expect(page.locator(".empty")).to_contain_text("No contacts match these filters")
+    assert page.url.endswith("quality=low")
+
+    # select two rows, sync them to HubSpot: their status moves on in the table by itself
+    page.get_by_role("link", name="Reset").click()
+    expect(rows).to_have_count(25)
+    chosen = [rows.nth(i).get_attribute("data-email") for i in (1, 2)]
+    for email in chosen:
+        page.get_by_label(f"select {email}").check()
+    expect(page.locator(".selection-count")).to_have_text("2 selected")
+    console.shot("contacts-selection")
+    page.locator("#sync-selected").click()
+    expect(page.locator(".toast")).to_contain_text("2 contacts queued for sync to HubSpot")
+    for email in chosen:
+        expect(page.locator(f'.contact-row[data-email="{email}"] .status')).to_have_text("Synced", timeout=60_000)
+    assert all(workspace.api.contact(e)["hubspot"]["contact_id"] for e in chosen)
+    assert workspace.api.contact(rows.nth(0).get_attribute("data-email") or "")["status"] == "enriched"
+
+    # and enrich one again: it goes back through the waterfall (a new enrichment request)
+    before = workspace.api.contact(chosen[0])["enrichment_meta"]["request_id"]
+    page.get_by_label(f"select {chosen[0]}").check()
+    page.locator("#enrich-selected").click()
+    expect(page.locator(".toast").last).to_contain_text("1 contact queued for enrichment")
+    wait_until(
+        lambda: workspace.api.contact(chosen[0]),
+        lambda c: c["enrichment_meta"]["request_id"] != before and c["status"] in {"enriched", "synced"},
+        what="the second enrichment",
+    )
