@@ -51,8 +51,8 @@ class DispatchFault:
             raise ValueError("times must be a positive integer")
         if self.fraction is not None and not 0 < self.fraction <= 1:
             raise ValueError("fraction must be a number in (0, 1]")
-        if self.times is None and self.fraction is None:
-            raise ValueError("give times or fraction")
+        if (self.times is None) == (self.fraction is None):
+            raise ValueError("give times or fraction, not both")
         if not isinstance(self.after, int) or self.after < 0:
             raise ValueError("after must be a count (integer >= 0)")
         try:

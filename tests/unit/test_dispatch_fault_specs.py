@@ -21,6 +21,10 @@ from leadpipe_local.faults import DispatchFault, DispatchFaults
         ({"kind": "crash", "function": "SyncFunction", "match": "("}, "match is not a regular expression"),
         ({"kind": "reorder", "function": "SyncFunction", "hold": 600}, "hold must be between 0 and 60"),
         ({"kind": "crash", "function": "SyncFunction", "when": "now"}, "unknown fields: when"),
+        (
+            {"kind": "crash", "function": "SyncFunction", "times": 2, "fraction": 0.5},
+            "give times or fraction, not both",
+        ),
     ],
 )
 def test_a_bad_spec_is_refused_with_the_reason(spec: object, reason: str) -> None:
