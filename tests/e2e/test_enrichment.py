@@ -59,7 +59,7 @@ def test_imported_contacts_are_enriched_automatically(api: ApiClient) -> None:
     assert ann["enrichment"]["first_name"]["provider"] == "import"
     meta = ann["enrichment_meta"]
     assert meta["sources_asked"] == ["sample", "sample-web"]
-    assert meta["request_id"].startswith("evt-")
+    assert meta["request_id"] == f"imp-{job['job_id']}-r2.0"  # the AutoEnrich path, named by the import's chunk
     assert sorted(meta["skipped"]) == ["apollo", "dropcontact", "hunter", "pdl"]
     assert 0 < ann["quality"] <= 1
     # a free-mail contact has no company: lower quality, kept with the reason below_threshold
