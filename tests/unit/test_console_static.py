@@ -39,6 +39,7 @@ def handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
         monkeypatch.delenv(name, raising=False)
     import api_handler
+
     from leadpipe.observability import metrics
 
     # metrics other tests of this process left behind would be flushed by the handler (and need a namespace)
