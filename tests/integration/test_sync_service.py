@@ -294,6 +294,26 @@ def test_a_company_create_that_timed_out_is_sent_again_and_makes_one_company(
     assert world.get("ann@acme.com").hubspot.company_id == found["results"][0]["id"]  # type: ignore[union-attr]
 
 
+def test_an_answer_cut_short_is_asked_for_again_unless_the_request_was_a_create(
+    stack: Stack, hubspot: FakeHubSpot
+) -> None:
+    world = World(stack, hubspot)
+    world.add("ann@acme.com", first_name="Ann")
+    # the contacts read and the upsert each get a truncated 200 once: asked again, the sync goes through
+    hubspot.inject(Fault(malformed=True, times=1, path="/crm/v3/objects/contacts/batch/read"))
+    hubspot.inject(Fault(malformed=True, times=1, path="/crm/v3/objects/contacts/batch/upsert"))
+    report = world.sync("ann@acme.com")
+    assert report.synced == ["ann@acme.com"]
+    assert len([r for r in hubspot.requests if r.path == "/crm/v3/objects/contacts/batch/read"]) == 2
+    assert len([r for r in hubspot.requests if r.path == "/crm/v3/objects/contacts/batch/upsert"]) == 2
+    # a create cut short is not sent again (it may have been carried out): the batch fails for a retry instead
+    world.add("bob@acme.com", first_name="Bob")
+    hubspot.inject(Fault(malformed=True, times=1, path="/crm/v3/objects/notes/batch/create"))
+    with pytest.raises(Exception, match="not JSON"):
+        world.sync("bob@acme.com", request_id="sync-2")
+    assert len([r for r in hubspot.requests if r.path == "/crm/v3/objects/notes/batch/create"]) == 2  # Ann's, Bob's
+
+
 def test_nothing_changed_means_no_hubspot_call_and_redelivery_is_a_no_op(stack: Stack, hubspot: FakeHubSpot) -> None:
     world = World(stack, hubspot)
     world.add("ann@acme.com", first_name="Ann")

@@ -22,10 +22,11 @@ import httpx
 
 from leadpipe.enrichment.http import Budget, ProviderHttp, bucket_for, retry_after_seconds
 from leadpipe.enrichment.providers.base import ProviderError, RateLimit
-from leadpipe.observability import count
+from leadpipe.observability import count, logger
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 BATCH_MAX = 100
+MALFORMED_RETRIES = 2  # an answer that is not JSON, asked for again (requests that may be repeated only)
 SEARCH_PAGE_MAX = 200
 SEARCH_IN_VALUES_MAX = 100
 SERVER_ERRORS = frozenset({500, 502, 503, 504, 521, 524})
@@ -166,10 +167,22 @@ class HubSpotClient:
         retry_on_timeout: bool = True,
     ) -> Any:
         http = self.search_http if search else self.http
-        response = http.request(method, path, json=body, ok_statuses=frozenset(ok), retry_on_timeout=retry_on_timeout)
-        if response.status_code == 204 or not response.content:
-            return None
-        return http.json(response)
+        # An answer cut short (not JSON) is asked for again when the request may be repeated (reads, searches,
+        # upserts, updates; not a create, which may have been carried out): the soak saw whole batches redone for it.
+        retries = MALFORMED_RETRIES if retry_on_timeout else 0
+        while True:
+            response = http.request(
+                method, path, json=body, ok_statuses=frozenset(ok), retry_on_timeout=retry_on_timeout
+            )
+            if response.status_code == 204 or not response.content:
+                return None
+            try:
+                return http.json(response)
+            except ProviderError as exc:
+                if exc.reason != "bad_response" or retries <= 0:
+                    raise
+                retries -= 1
+                logger.warning("HubSpot's answer was not JSON; asking again", extra={"path": path})
 
     def _raise_for(self, response_body: Any, what: str) -> None:
         raise HubSpotError("hubspot", "bad_request", f"{what}: {str(response_body)[:300]}", retryable=False)
