@@ -413,9 +413,15 @@ class ImportService:
                     newline=layout.newline,
                     max_record_bytes=self.settings.max_row_bytes,
                 )
+                # Stop while one more chunk as slow as the slowest so far (reading included) still leaves the margin:
+                # a chunk slower than the margin alone would be killed by the timeout mid-way, and a message
+                # timing out maxReceiveCount times takes the rest of the file to the DLQ.
+                previous, slowest = remaining_ms(), 0
                 for chunk, last in _lookahead(records, self.settings.import_chunk_rows):
                     job = self._apply_chunk(job, parser, chunk)
-                    if not last and remaining_ms() < self.settings.import_time_margin_ms:
+                    left = remaining_ms()
+                    previous, slowest = left, max(slowest, previous - left)
+                    if not last and left < self.settings.import_time_margin_ms + slowest:
                         self._enqueue(job)
                         logger.info(
                             "import continues in a follow-up message",
