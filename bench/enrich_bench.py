@@ -33,24 +33,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-for _path in (BENCH, ROOT / "local", ROOT / "shared"):  # this checkout's code, whatever is installed
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+from bench_setup import ROOT  # first: this checkout on sys.path, Powertools quiet
+from import_bench import heading, line, machine
 
-# Quiet, as in the local runtime: no EMF metric dumps or INFO log lines in the middle of the figures.
-os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-
-from import_bench import heading, line, machine  # noqa: E402 - same machine/fingerprint lines as the import benchmark
-
-from leadpipe.enrichment.fields import Kind  # noqa: E402
-from leadpipe.enrichment.http import ProviderHttp, TokenBucket  # noqa: E402
-from leadpipe.enrichment.providers.base import Answer, PersonQuery, Provider, ProviderInfo, RateLimit  # noqa: E402
-from leadpipe.enrichment.waterfall import Waterfall, WaterfallResult  # noqa: E402
-from leadpipe.models import Contact  # noqa: E402
-from leadpipe_local.fakes.base import FakeServer, Reply, Request, route  # noqa: E402
+from leadpipe.enrichment.fields import Kind
+from leadpipe.enrichment.http import ProviderHttp, TokenBucket
+from leadpipe.enrichment.providers.base import Answer, PersonQuery, Provider, ProviderInfo, RateLimit
+from leadpipe.enrichment.waterfall import Waterfall, WaterfallResult
+from leadpipe.models import Contact
+from leadpipe_local.fakes.base import FakeServer, Reply, Request, route
 
 REGION = "us-east-1"
 WORKSPACE = "default"

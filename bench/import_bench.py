@@ -35,17 +35,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-for _path in (BENCH, ROOT / "local", ROOT / "shared"):  # this checkout's code, whatever is installed
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-# Quiet, as in the local runtime: no EMF metric dumps or INFO log lines in the middle of the figures.
-os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-
-import gen_csv  # noqa: E402 - after the sys.path set-up above
+import gen_csv
+from bench_setup import BENCH, ROOT  # first: this checkout on sys.path, Powertools quiet
 
 REGION = "us-east-1"
 WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")

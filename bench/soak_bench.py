@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import random
 import re
 import shutil
@@ -59,23 +58,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-for _path in (BENCH, ROOT / "local", ROOT / "shared"):  # this checkout's code, whatever is installed
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+import gen_csv
+from bench_setup import BENCH, ROOT  # first: this checkout on sys.path, Powertools quiet
+from enrich_bench import PDL_FOUND, Dataset, seed_fakes
+from import_bench import heading, line, machine
+from sync_bench import per_window, route_of
 
-os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-
-import gen_csv  # noqa: E402
-from enrich_bench import PDL_FOUND, Dataset, seed_fakes  # noqa: E402
-from import_bench import heading, line, machine  # noqa: E402
-from sync_bench import per_window, route_of  # noqa: E402
-
-from leadpipe.models import Contact, PipelineStatus  # noqa: E402
-from leadpipe.normalize import normalize_email  # noqa: E402
-from leadpipe_local.fakes.base import Fault, Request  # noqa: E402
+from leadpipe.models import Contact, PipelineStatus
+from leadpipe.normalize import normalize_email
+from leadpipe_local.fakes.base import Fault, Request
 
 WORKSPACE = "default"
 PDL_KEY = "soak-pdl-key"

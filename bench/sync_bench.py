@@ -26,7 +26,6 @@ contact is extrapolated (and labelled so).
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import time
@@ -37,21 +36,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-for _path in (BENCH, ROOT / "local", ROOT / "shared"):  # this checkout's code, whatever is installed
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+import httpx
+from bench_setup import BENCH, ROOT  # first: this checkout on sys.path, Powertools quiet
+from enrich_bench import COUNTRIES, INDUSTRIES, SIZES, TITLES, make_dataset
+from import_bench import heading, line, machine
 
-os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-
-import httpx  # noqa: E402
-from enrich_bench import COUNTRIES, INDUSTRIES, SIZES, TITLES, make_dataset  # noqa: E402
-from import_bench import heading, line, machine  # noqa: E402
-
-from leadpipe.hubspot.mapping import value_of  # noqa: E402
-from leadpipe.models import Contact, EnrichmentMeta, FieldValue, PipelineStatus  # noqa: E402
+from leadpipe.hubspot.mapping import value_of
+from leadpipe.models import Contact, EnrichmentMeta, FieldValue, PipelineStatus
 
 DEFAULT_SEED = 20241124
 WINDOW = 10.0  # HubSpot's burst window, seconds
