@@ -88,6 +88,9 @@ class Settings(BaseModel):
     enrich_retry_minutes: Annotated[int, _env("ENRICH_RETRY_MINUTES", ge=1)] = 60
     # a contact enriched while a provider was down is enriched again this long after (enrichment/gaps.py)
     enrich_gap_retry_minutes: Annotated[int, _env("ENRICH_GAP_RETRY_MINUTES", ge=0)] = 60
+    # a note create that timed out may still be carried out by HubSpot: its contact's notes are read back only this
+    # long after that attempt (before, the contact waits for the sync retry) (hubspot/sync.py)
+    hubspot_note_settle_seconds: Annotated[int, _env("HUBSPOT_NOTE_SETTLE_SECONDS", ge=0)] = 120
     enrich_time_margin_ms: Annotated[int, _env("ENRICH_TIME_MARGIN_MS", ge=0)] = 30_000
     enrich_max_polls: Annotated[int, _env("ENRICH_MAX_POLLS", ge=1)] = 40
 

@@ -27,7 +27,12 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
         api_port=0,
         state_dir=tmp_path_factory.mktemp("leadpipe"),
         retry_delay=0,
-        env_overrides={"ImportFunction": {"IMPORT_CHUNK_ROWS": str(IMPORT_CHUNK_ROWS)}},
+        env_overrides={
+            "ImportFunction": {"IMPORT_CHUNK_ROWS": str(IMPORT_CHUNK_ROWS)},
+            # messages come back at once here (retry_delay=0; on AWS after the visibility timeout): a sync that died
+            # after making notes has them read back at once, rather than waiting for its retry to settle
+            "SyncFunction": {"HUBSPOT_NOTE_SETTLE_SECONDS": "0"},
+        },
     )
     rt.start()
     yield rt

@@ -322,7 +322,9 @@ class SyncService:
                 written = self._write_contacts(client, contacts, mapping, options, report)
                 companies = self._companies(client, ws, contacts, written, options, report, budget, token)
                 unsure = {e for e, c in stored.items() if e in contacts and _may_have_written(c)}
-                notes = self._notes(client, contacts, written, options, report, unsure)
+                settle = timedelta(seconds=self.settings.hubspot_note_settle_seconds)
+                unsettled = {e for e in unsure if stored[e].updated_at > now - settle}
+                notes = self._notes(client, contacts, written, options, report, unsure, unsettled)
         except ProviderError as exc:  # HubSpotError included: HubSpot failed past its retries
             report.hubspot_calls, report.throttled = client.calls, client.throttled
             self._finish_failed(ws, contacts, f"{exc.reason}: {exc.message}", now, report)
@@ -697,12 +699,16 @@ class SyncService:
         options: SyncOptions,
         report: SyncReport,
         unsure: set[str],
+        unsettled: set[str],
     ) -> dict[str, str]:
         """One note per enrichment: email -> the enrichment request the new note summarises.
 
         A note is created once: a contact whose last sync may have created its note without recording it (``unsure``:
         that sync died or failed after writing) has its notes read back first (two batch reads), and a note
-        carrying this enrichment's marker is taken as made."""
+        carrying this enrichment's marker is taken as made. A read-back is only conclusive once the earlier attempt
+        has settled (a create that timed out, or one a concurrent delivery of the same message is making, may
+        still land): a contact whose earlier attempt is more recent than ``HUBSPOT_NOTE_SETTLE_SECONDS`` fails for
+        the sync retry instead, its HubSpot record written, its note not yet."""
         if not options.log_activity:
             return {}
         notes: list[tuple[str, str, str]] = []
@@ -714,6 +720,11 @@ class SyncService:
                 continue
             if contact.hubspot and contact.hubspot.note_for == meta.request_id:
                 continue  # this enrichment already has its note
+            if email in unsettled:
+                report.fail(
+                    email, "an earlier attempt's timeline note may still be on its way: retried once it settled"
+                )
+                continue
             wanted[email] = (contact_id, meta.request_id)
             notes.append((contact_id, iso(meta.enriched_at), note_body(contact)))
         made = self._notes_made(client, {e: wanted[e] for e in wanted if e in unsure})
