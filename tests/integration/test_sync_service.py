@@ -269,6 +269,8 @@ def test_a_note_create_that_timed_out_is_not_sent_again_and_the_retry_makes_none
     # out the create the client gave up on: a read-back now would find nothing, so the note is not made now.
     early = world.sync("ann@acme.com")
     assert "may still be on its way" in early.failed["ann@acme.com"] and early.notes == 0
+    waiting = world.get("ann@acme.com").failure
+    assert waiting is not None and waiting.attempts == 1 and waiting.next_retry_at  # the wait used up no attempt
     deadline = time.monotonic() + 10
     while not notes_of(world, contact_id):  # HubSpot carries out the create the client gave up on
         assert time.monotonic() < deadline, "the timed-out create was never carried out"

@@ -97,6 +97,7 @@ class SyncReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    deferred: set[str] = field(default_factory=set)  # failed for a wait that uses up no attempt
     skipped: dict[str, str] = field(default_factory=dict)
     already_done: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
@@ -130,6 +131,11 @@ class SyncReport:
             "hubspot_calls": self.hubspot_calls,
             "hubspot_429s": self.throttled,
         }
+
+    def defer(self, email: str, error: str) -> None:
+        """Like ``fail``, for a wait that is not the contact's fault: it does not use up one of its attempts."""
+        self.fail(email, error)
+        self.deferred.add(email)
 
     def fail(self, email: str, error: str) -> None:
         """A contact fails after its write went through (e.g. its company could not be settled): not synced."""
@@ -336,7 +342,7 @@ class SyncService:
             if before is None:
                 return UNCHANGED
             if email in report.failed:
-                return self._fail(before, report.failed[email], now, request_id)
+                return self._fail(before, report.failed[email], now, request_id, attempt=email not in report.deferred)
             if email in report.skipped:
                 after = before.model_copy(deep=True)
                 after.status = previous.get(email, PipelineStatus.ENRICHED)
@@ -721,7 +727,7 @@ class SyncService:
             if contact.hubspot and contact.hubspot.note_for == meta.request_id:
                 continue  # this enrichment already has its note
             if email in unsettled:
-                report.fail(
+                report.defer(
                     email, "an earlier attempt's timeline note may still be on its way: retried once it settled"
                 )
                 continue
@@ -770,11 +776,11 @@ class SyncService:
         after.updated_at = now
         return after
 
-    def _fail(self, contact: Contact, error: str, now: datetime, request_id: str) -> Contact:
+    def _fail(self, contact: Contact, error: str, now: datetime, request_id: str, *, attempt: bool = True) -> Contact:
         after = contact.model_copy(deep=True)
         after.hubspot = (after.hubspot or HubSpotRef()).model_copy(update={"request_id": request_id})
         previous = contact.failure.attempts if contact.failure and contact.failure.stage == "sync" else 0
-        attempts = previous + 1
+        attempts = previous + 1 if attempt else max(previous, 1)
         retry = now + RETRY_DELAY if attempts < MAX_RETRIES else None
         after.status = PipelineStatus.FAILED
         after.status_reason = "sync failed" + ("" if retry else f" {attempts} times; not retried")
