@@ -135,7 +135,7 @@ class JobPipeline(BaseModel):
     failed: int
     complete: bool = Field(
         description=f"false: more than {PIPELINE_SCAN_MAX} contacts changed since the job was created, and only "
-        "the newest were looked through: the counts are a lower bound"
+        "the newest of each status were looked through: the counts are a lower bound"
     )
 
 
@@ -148,16 +148,22 @@ class JobProgress(JobView):
 def job_pipeline(job: Job) -> JobPipeline:
     """Where the contacts a job wrote are now. A contact's listing by status is ordered by its last change, and the
     job wrote each of its contacts after it was created: so each status is read newest change first, down to the
-    job's creation, keeping the contacts whose sources name the job. The cost follows what changed in the workspace
-    since the job was created (bounded by PIPELINE_SCAN_MAX), not the workspace's size."""
+    job's creation, keeping the contacts whose sources name the job. The statuses are read in turn, a page of each
+    (round-robin), so a status with many changes cannot use up PIPELINE_SCAN_MAX before the others are read; and the
+    reading stops as soon as every contact the job wrote was found (counts.imported + counts.merged: the common,
+    cheap case). The cost follows what changed in the workspace since the job was created (bounded by
+    PIPELINE_SCAN_MAX), not the workspace's size."""
     repo = deps.contacts()
+    # Every row written counts: a file naming one email twice never reaches it, and each status is read to the end.
+    wrote = job.counts.imported + job.counts.merged
     seen: dict[str, PipelineStatus] = {}
     scanned = 0
     complete = True
-    for status in PipelineStatus:
-        cursor: str | None = None
-        limit = 25  # most statuses hold few contacts changed since a recent job: a small first page
-        while complete:
+    # per status still to read: its next cursor and page size (most statuses hold few contacts changed since a
+    # recent job: a small first page)
+    reading: dict[PipelineStatus, tuple[str | None, int]] = dict.fromkeys(PipelineStatus, (None, 25))
+    while reading and len(seen) < wrote:
+        for status, (cursor, limit) in list(reading.items()):
             page = repo.find(job.workspace, status=status, limit=limit, cursor=cursor)
             older = False
             for contact in page.items:
@@ -168,10 +174,15 @@ def job_pipeline(job: Job) -> JobPipeline:
                 if any(source.job_id == job.job_id for source in contact.sources):
                     seen[contact.email] = status  # a contact moving on while we read is counted where seen last
             if older or page.next_cursor is None:
+                del reading[status]
+            else:
+                reading[status] = (page.next_cursor, 100)
+            if len(seen) >= wrote:
                 break
             if scanned >= PIPELINE_SCAN_MAX:
-                complete = False
-            cursor, limit = page.next_cursor, 100
+                complete = not reading
+                reading.clear()
+                break
     by_status = {s.value: 0 for s in PipelineStatus}
     for status in seen.values():
         by_status[status.value] += 1
@@ -191,7 +202,7 @@ def job_pipeline(job: Job) -> JobPipeline:
     description=(
         "pipeline=true adds where the job's contacts are now (imported, enriching, enriched, syncing, synced, "
         "failed, skipped): the console's live progress. It reads the contacts changed since the job was created, "
-        f"up to {PIPELINE_SCAN_MAX}."
+        f"each status in turn, up to {PIPELINE_SCAN_MAX}, and stops once it found every contact the job wrote."
     ),
     tags=["imports"],
 )
