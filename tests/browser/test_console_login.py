@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 from playwright.sync_api import expect
 
@@ -12,6 +14,12 @@ def test_the_key_is_asked_once_and_kept_for_the_tab_only(console: Console) -> No
     page = console.open("#/contacts", sign_in=False)
     expect(page.get_by_role("heading", name="Sign in to the console")).to_be_visible()
     console.shot("login")
+    # a text field drawn as a secret: no password field, so the browser offers neither to save the key nor to fill it
+    field = page.locator("#api-key")
+    assert page.locator('input[type="password"]').count() == 0
+    assert field.get_attribute("type") == "text" and field.get_attribute("autocomplete") == "off"
+    assert page.locator("form.login-form").get_attribute("autocomplete") == "off"
+    assert field.evaluate("e => getComputedStyle(e).webkitTextSecurity") == "disc"
 
     page.locator("#api-key").fill("lp_" + "x" * 43)
     page.get_by_role("button", name="Sign in").click()
@@ -36,6 +44,18 @@ def test_the_key_is_asked_once_and_kept_for_the_tab_only(console: Console) -> No
     page.get_by_role("button", name="Sign out").click()
     expect(page.locator("#api-key")).to_be_visible()
     assert page.evaluate("sessionStorage.length") == 0
+    # the notice stays: once the tasks queued by the click (a hashchange, if the address was assigned) have run
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => setTimeout(done, 0)))")
+    expect(page.locator(".login-message")).to_have_text("You are signed out.")
+    assert page.url.endswith("#/overview")  # where the next sign-in starts
+    console.sign_in()
+    expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator(".login-message")).to_have_text("You are signed out.")
+    page.evaluate("location.hash = '#/activity'")  # moving on while signed out keeps the notice
+    expect(page).to_have_url(re.compile(r"#/activity$"))
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => setTimeout(done, 0)))")
+    expect(page.locator(".login-message")).to_have_text("You are signed out.")
 
 
 def test_an_answer_401_sends_you_back_to_sign_in(console: Console) -> None:
@@ -65,3 +85,10 @@ def test_the_console_is_public_static_files_with_a_strict_policy(workspace: Work
     assert again.status_code == 304 and again.content == b""
     # the files are public; the API behind them is not
     assert httpx.get(workspace.url + "contacts", timeout=30).status_code == 401
+
+
+def test_an_address_that_cannot_be_decoded_is_not_found(console: Console) -> None:
+    page = console.open("#/contact/%E0")  # a malformed %-escape: decodeURIComponent throws
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+    page.get_by_role("link", name="Back to the overview").click()
+    expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()

@@ -24,29 +24,34 @@ const NAV = [
   ["activity", "Activity", "M3 12h4l3-8 4 16 3-8h4"],
 ];
 
-let current = null; // the route being shown: {alive, timers}
+let current = null; // the route being shown: {alive, timers, listeners}
+let loginNotice = null; // why the sign-in screen is shown (signed out, session ended): kept until the next sign-in
 const root = document.getElementById("app");
 
 // ------------------------------------------------------------------------------------------------ sign-in
 
-function showLogin(notice) {
+function showLogin() {
   stopRoute();
+  // A text field drawn as a secret, not a password field: browsers offer to save what is typed in a password field
+  // (and fill it in later), and the key must not outlive the tab's session.
   const input = h("input", {
-    class: "input input-large",
+    class: "input input-large input-secret",
     id: "api-key",
     name: "api-key",
-    type: "password",
+    type: "text",
     placeholder: "lp_…",
     autocomplete: "off",
+    autocapitalize: "off",
+    autocorrect: "off",
     spellcheck: "false",
     required: true,
   });
   const message = h("div", { class: "login-message", role: "alert" });
-  if (notice) fill(message, h("div", { class: "alert alert-warning" }, notice));
+  if (loginNotice) fill(message, h("div", { class: "alert alert-warning" }, loginNotice));
   const button = h("button", { class: "btn btn-primary btn-block", type: "submit" }, "Sign in");
   const form = h(
     "form",
-    { class: "login-form", onsubmit: (event) => signIn(event, input, button, message) },
+    { class: "login-form", autocomplete: "off", onsubmit: (event) => signIn(event, input, button, message) },
     h("label", { class: "field", for: "api-key" }, h("span", {}, "API key"), input),
     button,
   );
@@ -85,6 +90,7 @@ async function signIn(event, input, button, message) {
   try {
     const status = await call("GET", "status", { key });
     session.start(key, status.workspace);
+    loginNotice = null;
     if (!location.hash || location.hash === "#/login") location.hash = "#/overview";
     renderShell();
     route();
@@ -102,13 +108,16 @@ async function signIn(event, input, button, message) {
 
 function signOut() {
   session.end();
-  location.hash = "#/overview";
-  showLogin("You are signed out.");
+  loginNotice = "You are signed out.";
+  // the next sign-in starts at the overview; replaced, not assigned: a hashchange would route again
+  history.replaceState(null, "", "#/overview");
+  showLogin();
 }
 
 onUnauthorized((reason) => {
   session.end();
-  showLogin(`Your session ended: ${String(reason).replace(/[.\s]*$/, ".")} Sign in again.`);
+  loginNotice = `Your session ended: ${String(reason).replace(/[.\s]*$/, ".")} Sign in again.`;
+  showLogin();
 });
 
 // ------------------------------------------------------------------------------------------------ shell
@@ -155,13 +164,20 @@ function stopRoute() {
   if (!current) return;
   current.alive = false;
   for (const timer of current.timers) clearInterval(timer);
+  for (const [target, type, fn] of current.listeners) target.removeEventListener(type, fn);
   current = null;
 }
 
+/** The route in the address, or null when it is not valid (a malformed %-escape such as #/contact/%E0). */
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, "");
   const [path, query] = raw.split("?");
-  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  let parts;
+  try {
+    parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return null;
+  }
   return { name: parts[0] || "overview", args: parts.slice(1), params: new URLSearchParams(query || "") };
 }
 
@@ -172,7 +188,7 @@ function route() {
   }
   if (!document.getElementById("main")) renderShell();
   stopRoute();
-  const { name, args, params } = parseHash();
+  const { name, args, params } = parseHash() || { name: null, args: [], params: new URLSearchParams() };
   const page = PAGES[name];
   const main = document.getElementById("main");
   for (const link of document.querySelectorAll(".nav-link")) {
@@ -183,6 +199,7 @@ function route() {
   const context = {
     alive: true,
     timers: [],
+    listeners: [],
     args,
     params,
     main,
@@ -196,6 +213,11 @@ function route() {
     },
     stop(timer) {
       clearInterval(timer);
+    },
+    /** Listen to target's events while this page is shown (window, document: removed when the page is left). */
+    listen(target, type, fn) {
+      target.addEventListener(type, fn);
+      context.listeners.push([target, type, fn]);
     },
     navigate(hash) {
       location.hash = hash;
