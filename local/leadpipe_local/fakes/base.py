@@ -3,9 +3,11 @@
 Subclasses register routes with ``@route("POST", "/api/v1/people/bulk_match")`` (``{name}`` segments become
 path parameters) and return ``Reply`` objects in the real API's shapes. Faults make the fake misbehave the way
 real services do: error statuses, 429 storms with Retry-After, latency, timeouts (answering after the client gave
-up), malformed JSON; for the next N calls, for a fraction of calls, or for a period. In the test's process with
+up), malformed JSON; before the request is carried out, or after it (``apply``: the work was done, a gateway answered
+502/504); for the next N calls, for a fraction of calls, or for a period. In the test's process with
 ``inject(Fault(...))``, or over HTTP from anywhere: ``POST /_fake/faults`` (the ``Fault`` fields, ``seconds`` for a
-period), ``GET /_fake/faults``, ``DELETE /_fake/faults``; the ``/_fake/`` controls themselves never misbehave.
+period), ``GET /_fake/faults``, ``DELETE /_fake/faults``; the ``/_fake/`` controls themselves never misbehave. The
+request log (``requests``, ``calls()``) keeps when each call came in and the status it was answered with.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]  # lower-case names
     body: bytes
-    at: float = field(default_factory=time.time)
+    at: float = field(default_factory=time.time)  # when it came in (epoch seconds)
+    status: int | None = None  # the status it was answered with (None while it is being served)
+    faulted: bool = False  # a fault answered it (or misbehaved on it)
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -50,8 +54,13 @@ class Reply:
 
 @dataclass
 class Fault:
-    """How to misbehave. ``times``: for the next N matching calls; ``fraction``: that share of calls; ``until``:
-    an epoch time. ``path`` (regex) limits it to some routes."""
+    """How to misbehave. ``times``: for the next N matching calls; ``fraction``: that share of calls (one or the
+    other, or neither: every call); ``until``: an epoch time. ``path`` (regex) limits it to some routes,
+    ``body_match`` (regex over the request's body) to some requests of them.
+
+    ``latency`` delays the answer (it still succeeds unless something else is set), ``timeout`` too, for longer than
+    the client waits. ``status`` (with ``body`` and ``headers``) or ``malformed`` answer instead of the fake: before
+    the request is carried out, or with ``apply`` after it was (the change was made, the answer says otherwise)."""
 
     status: int | None = None
     body: Any = None
@@ -59,13 +68,40 @@ class Fault:
     latency: float = 0.0
     timeout: float = 0.0  # sleep this long before answering (longer than the client's timeout)
     malformed: bool = False
+    apply: bool = False  # carry the request out, then answer with ``status`` / ``malformed``
     times: int | None = None
     fraction: float | None = None
     until: float | None = None
     path: str | None = None
+    body_match: str | None = None
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Refuse a fault that would not do what it says (``ValueError`` with the reason)."""
+        if self.times is not None and self.fraction is not None:
+            raise ValueError("give times or fraction, not both (a fraction of the next N calls is not a fault here)")
+        if self.times is not None and self.times < 0:
+            raise ValueError("times must be a count (an integer >= 0)")
+        if self.fraction is not None and not 0.0 < self.fraction <= 1.0:
+            raise ValueError("fraction must be a number in (0, 1]")
+        if self.latency < 0 or self.timeout < 0:
+            raise ValueError("latency and timeout must be seconds (>= 0)")
+        if self.apply and self.status is None and not self.malformed:
+            raise ValueError("apply needs a status (or malformed) to answer with once the request is carried out")
+        for name in ("path", "body_match"):
+            pattern = getattr(self, name)
+            if pattern is not None:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"{name} is not a regular expression: {exc}") from exc
 
     def applies(self, request: Request, rng: random.Random) -> bool:
         if self.path and not re.search(self.path, request.path):
+            return False
+        if self.body_match and not re.search(self.body_match, request.body.decode("utf-8", "replace")):
             return False
         if self.until is not None and time.time() > self.until:
             return False
@@ -92,11 +128,13 @@ FAULT_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "latency": ((int, float), "seconds (a number)"),
     "timeout": ((int, float), "seconds (a number)"),
     "malformed": ((bool,), "true or false"),
+    "apply": ((bool,), "true or false"),
     "times": ((int,), "a count (integer)"),
     "fraction": ((int, float), "a number between 0 and 1"),
     "until": ((int, float), "an epoch time (a number)"),
     "seconds": ((int, float), "seconds (a number)"),
     "path": ((str,), "a regular expression (string)"),
+    "body_match": ((str,), "a regular expression (string)"),
 }
 
 
@@ -219,8 +257,8 @@ class FakeServer:
     def _add_fault(self, request: Request) -> Reply:
         """Inject a fault from outside the process (the local runtime's fakes run in the test's process, but a
         person driving ``leadpipe up`` or a soak run does not). Body: the fields of ``Fault`` -- ``status``,
-        ``body``, ``headers``, ``latency``, ``timeout``, ``malformed``, ``times``, ``fraction``, ``path`` -- and
-        ``seconds`` (for that long from now) instead of ``until``."""
+        ``body``, ``headers``, ``latency``, ``timeout``, ``malformed``, ``apply``, ``times`` or ``fraction``,
+        ``path``, ``body_match`` -- and ``seconds`` (for that long from now) instead of ``until``."""
         try:
             spec = json.loads(request.body or b"{}")
         except ValueError:
@@ -237,17 +275,17 @@ class FakeServer:
         ]
         if problems:
             return Reply(400, {"error": "; ".join(problems)})
-        if spec.get("fraction") is not None and not 0.0 <= spec["fraction"] <= 1.0:
-            return Reply(400, {"error": "fraction must be between 0 and 1"})
-        if spec.get("path") is not None:
-            try:
-                re.compile(spec["path"])
-            except re.error as exc:
-                return Reply(400, {"error": f"path is not a regular expression: {exc}"})
         seconds = spec.pop("seconds", None)
         if seconds is not None:
+            if seconds <= 0:
+                return Reply(400, {"error": "seconds must be a period (> 0)"})
+            if spec.get("until") is not None:
+                return Reply(400, {"error": "give seconds or until, not both"})
             spec["until"] = time.time() + seconds
-        fault = Fault(**spec)
+        try:
+            fault = Fault(**spec)
+        except ValueError as exc:
+            return Reply(400, {"error": str(exc)})
         self.inject(fault)
         return Reply(201, {"fault": _fault_view(fault), "active": len(self.faults)})
 
@@ -284,6 +322,7 @@ class FakeServer:
                 break
         request = Request(method, parts.path, params, parse_qs(parts.query), headers, body)
         if handler is None:
+            request.status = 404
             with self.lock:
                 self.requests.append(request)
             return Reply(404, {"error": f"no route {method} {parts.path}"})
@@ -292,8 +331,16 @@ class FakeServer:
             self.requests.append(request)
             fault = None if admin else next((f for f in self.faults if f.applies(request, self.rng)), None)
             self.faults = [f for f in self.faults if not f.spent]
+        reply = self._answer(handler, request, fault)
+        request.status, request.faulted = reply.status, fault is not None
+        return reply
+
+    def _answer(self, handler: Handler, request: Request, fault: Fault | None) -> Reply:
         if self.latency:
             time.sleep(self.latency)
+        done: Reply | None = None
+        if fault is not None and fault.apply:
+            done = self._run(handler, request)  # carried out; the answer below says otherwise
         if fault is not None:
             if fault.latency:
                 time.sleep(fault.latency)
@@ -303,6 +350,9 @@ class FakeServer:
                 return Reply(200, b'{"truncated": ', {"content-type": "application/json"})
             if fault.status is not None:
                 return Reply(fault.status, fault.body, dict(fault.headers))
+        return done if done is not None else self._run(handler, request)
+
+    def _run(self, handler: Handler, request: Request) -> Reply:
         try:
             return handler(self, request)
         except Exception as exc:  # a bug in the fake shows as a 500 with the reason, like a broken upstream
