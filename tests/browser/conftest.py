@@ -266,6 +266,34 @@ def workspace(runtime: LocalRuntime) -> Iterator[Workspace]:
         yield workspace
 
 
+# Wraps the page's fetch, before the console's modules run: keeps each call's address, and counts the calls answered
+# and read (or failed), so a test can wait for the page to have dealt with every answer.
+RECORD_CALLS = """
+(() => {
+  const original = window.fetch;
+  window.__calls = [];
+  window.__answered = 0;
+  const answered = () => {
+    window.__answered += 1;
+  };
+  window.fetch = function (input, init) {
+    window.__calls.push(String(input instanceof Request ? input.url : input));
+    return original.call(this, input, init).then(
+      (response) => {
+        const text = response.text.bind(response);
+        response.text = () => text().finally(answered);
+        return response;
+      },
+      (error) => {
+        answered();
+        throw error;
+      },
+    );
+  };
+})();
+"""
+
+
 @dataclass
 class Console:
     """One browser tab on the console, with the problems the page reported (script errors, CSP refusals)."""
@@ -293,6 +321,31 @@ class Console:
     def go(self, route: str) -> Page:
         self.page.evaluate("route => { location.hash = route }", route)
         return self.page
+
+    def record_calls(self) -> None:
+        """From the next page load on, keep the address of every API call the page makes (``calls`` counts them).
+        Call before ``open``."""
+        self.page.add_init_script(RECORD_CALLS)
+
+    def calls(self, part: str) -> int:
+        """How many API calls the page made whose address contains ``part`` (see ``record_calls``)."""
+        return int(self.page.evaluate("part => window.__calls.filter(url => url.includes(part)).length", part))
+
+    def settle(self) -> None:
+        """Wait until the page has every answer to the API calls it made (see ``record_calls``)."""
+        wait_until(
+            lambda: self.page.evaluate("[window.__calls.length, window.__answered]"),
+            lambda counts: counts[0] == counts[1],
+            timeout=30,
+            what="the answers to the page's API calls",
+        )
+
+    def tick(self, ms: int = 1000) -> None:
+        """With the page's clock paused (``page.clock.pause_at``): let ``ms`` of its time pass, firing its timers,
+        and wait for the answers to the calls they made."""
+        self.settle()
+        self.page.clock.run_for(ms)
+        self.settle()
 
     def shot(self, name: str, *, full_page: bool = True, toasts: bool = False) -> Path:
         """A screenshot named after what it shows (the whole page unless a modal is open). Notifications that

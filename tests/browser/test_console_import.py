@@ -4,6 +4,7 @@ the bucket's CORS rule) and the page follows it live to synced, with the invalid
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from playwright.sync_api import expect
@@ -68,3 +69,104 @@ def test_a_csv_dropped_in_the_console_is_imported_enriched_and_synced(console: C
     synced = [console.workspace.api.contact(p["Email"]) for p in people if "@" in p["Email"]]
     assert all(c["status"] == "synced" and c["hubspot"]["contact_id"] for c in synced)
     expect(page.locator(f'#recent-imports .job-row[data-job="{job_id}"]')).to_contain_text("q3-leads.csv")
+
+
+def pause_clock(console: Console) -> None:
+    """Stop the page's clock (installed before it loaded) a moment after its present time: from here on its timers
+    fire only when the test says (``console.tick``)."""
+    now = console.page.evaluate("Date.now()") / 1000
+    console.page.clock.pause_at(datetime.fromtimestamp(now + 1, UTC))
+
+
+def test_a_job_waiting_for_someone_is_followed_quietly_then_no_more(console: Console) -> None:
+    """Enrichment on import is off: the job's contacts stay imported. The page polls every second while the job may
+    change, without drawing the card again when nothing did; a failing poll is one line, not a toast a second; and
+    once nothing has changed for a while, with nothing left that happens by itself, it stops polling."""
+    workspace = console.workspace
+    answer = workspace.request("PUT", "/settings", json={"auto_enrich_on_import": False})
+    assert answer.status_code == 200, answer.text
+    domain = known_domains(12)[5]
+    people = [{"Email": f"wait{i}@{domain}", "First Name": f"Wait{i}", "Job Title": "CFO"} for i in range(4)]
+    people.insert(2, {"Email": "not-an-email", "First Name": "Bad", "Job Title": "x"})
+    job_id = workspace.import_people(people, "waiting.csv")["job_id"]
+    workspace.wait_statuses([p["Email"] for p in people if "@" in p["Email"]], {"imported"})
+
+    page = console.page
+    console.record_calls()
+    # the page's clock an hour behind: the job finished "later", so the page does not take it as quiet since then
+    page.clock.install(time=datetime.now(UTC) - timedelta(hours=1))
+    console.open("#/overview")
+    polls = re.compile(rf"/imports/{job_id}\?pipeline=true$")
+    page.route(polls, lambda route: route.fulfill(status=500, json={"error": {"code": "boom", "message": "It broke."}}))
+    pause_clock(console)
+    console.go(f"#/import/{job_id}")
+    for _ in range(3):
+        console.tick()
+    assert console.calls("pipeline=true") >= 3
+    problem = page.locator("#job-refresh-error .alert")
+    expect(problem).to_have_count(1)
+    expect(problem).to_have_text("Could not refresh the import: It broke. Trying again…")
+    assert page.locator(".toast").count() == 0
+    console.shot("import-refresh-error", toasts=True)
+
+    page.unroute(polls)
+    console.tick()
+    expect(page.locator(".job-file")).to_have_text("waiting.csv")
+    expect(problem).to_have_count(0)
+    expect(page.locator('.stat[data-stat="imported"] .stat-value')).to_have_text("4")
+    expect(page.locator("#job-card .alert-info")).to_contain_text("Enrichment on import is off")
+    expect(page.locator(".live")).to_have_attribute("data-live", "on")
+
+    # nothing changes: polled every second, the card is not drawn again (a selected row error stays selected)
+    page.evaluate(
+        """() => {
+          document.getElementById("job-card").dataset.drawn = "first";
+          const range = document.createRange();
+          range.selectNodeContents(document.querySelector(".error-row .error-value"));
+          getSelection().removeAllRanges();
+          getSelection().addRange(range);
+        }"""
+    )
+    before = console.calls("pipeline=true")
+    for _ in range(3):
+        console.tick()
+    assert console.calls("pipeline=true") >= before + 2
+    assert page.locator("#job-card").get_attribute("data-drawn") == "first"
+    assert page.evaluate("getSelection().toString()") == "not-an-email"
+
+    # quiet for 15 s, and what is left waits for someone: no more polling
+    live = page.locator(".live")
+    for _ in range(20):
+        if live.get_attribute("data-live") == "stopped":
+            break
+        console.tick()
+    expect(live).to_have_attribute("data-live", "stopped")
+    expect(live).to_have_text("up to date")
+    polled, listed = console.calls("pipeline=true"), console.calls("/imports?limit=10")
+    console.tick(60_000)
+    assert console.calls("pipeline=true") == polled
+    assert console.calls("/imports?limit=10") > listed  # the page's other timers did run
+
+
+def test_a_finished_job_opened_later_is_read_once(console: Console) -> None:
+    """A job whose contacts were enriched a while ago (sync after enrichment is off): the page shows it as it is and
+    does not poll it again."""
+    workspace = console.workspace
+    domain = known_domains(12)[4]
+    people = [{"Email": f"later{i}@{domain}", "First Name": f"Later{i}", "Job Title": "CTO"} for i in range(3)]
+    job_id = workspace.import_people(people, "later.csv")["job_id"]
+    workspace.wait_statuses([p["Email"] for p in people], {"enriched"})
+
+    page = console.page
+    console.record_calls()
+    page.clock.install(time=datetime.now(UTC) + timedelta(hours=1))  # an hour after the job
+    console.open(f"#/import/{job_id}")
+    expect(page.locator('.stat[data-stat="enriched"] .stat-value')).to_have_text("3")
+    expect(page.locator('.step[data-step="enriched"]')).to_have_attribute("data-state", "done")
+    live = page.locator(".live")
+    expect(live).to_have_attribute("data-live", "stopped")
+    pause_clock(console)
+    polled = console.calls("pipeline=true")
+    assert polled == 1
+    console.tick(60_000)
+    assert console.calls("pipeline=true") == polled

@@ -25,8 +25,9 @@ export const title = "Import";
 const TERMINAL = new Set(["completed", "completed_with_errors", "failed"]);
 const JOB_BADGE = { completed: "success", completed_with_errors: "warning", failed: "danger", running: "info", queued: "info", awaiting_upload: "neutral" };
 const FAST_POLL_MS = 1000;
-const IDLE_AFTER_MS = 15000; // nothing changed for this long: poll every IDLE_POLL_MS instead
+const IDLE_AFTER_MS = 15000; // nothing changed for this long: poll every IDLE_POLL_MS instead, or stop once settled
 const IDLE_POLL_MS = 10000;
+const NO_PIPELINE = { contacts: 0, by_status: {}, enriched: 0, synced: 0, failed: 0, complete: true };
 
 export function render(ctx) {
   const jobId = ctx.args[0];
@@ -118,15 +119,31 @@ function size(bytes) {
 
 // ------------------------------------------------------------------------------------------------ one job
 
+/**
+ * Follow a job: poll it every second while anything changes, every 10 s once nothing has for a while, and not at all
+ * once it is settled (the job finished, and nothing more happens to its contacts by itself). The card is drawn again
+ * only when what it shows changed (a redraw rebuilds the row errors and loses a text selection); a failing poll shows
+ * one line above the card, replaced by the next answer.
+ */
 function followJob(ctx, jobId, area, changed) {
-  fill(area, card("Import", spinner("Loading the import…"), { id: "job-card" }));
+  const problem = h("div", { class: "job-refresh-error", id: "job-refresh-error", role: "status" });
+  const view = h("div", {}, card("Import", spinner("Loading the import…"), { id: "job-card" }));
+  fill(area, problem, view);
   let config = null;
   let lastSignature = "";
-  let lastChange = Date.now();
+  let lastChange = null; // when what the page shows last changed (ms)
+  let drawn = "";
   let timer = null;
   let interval = FAST_POLL_MS;
-
   let inFlight = false;
+
+  function schedule(ms) {
+    if (timer !== null && ms === interval) return;
+    if (timer !== null) ctx.stop(timer);
+    interval = ms;
+    timer = ms ? ctx.every(ms, poll) : null;
+  }
+
   async function poll() {
     if (inFlight) return;
     inFlight = true;
@@ -135,50 +152,67 @@ function followJob(ctx, jobId, area, changed) {
       const job = await get(`imports/${encodeURIComponent(jobId)}`, { pipeline: "true" });
       if (!ctx.alive) return;
       const signature = JSON.stringify([job.status, job.counts, job.pipeline, job.errors.length]);
-      if (signature !== lastSignature) {
-        if (lastSignature) changed();
-        lastSignature = signature;
+      if (lastChange === null) {
+        // opened after the job finished, with nothing on its way: it has been quiet since it finished
+        const moving = job.pipeline && (job.pipeline.by_status.enriching || job.pipeline.by_status.syncing);
+        const finished = Date.parse(job.finished_at || job.updated_at);
+        lastChange = TERMINAL.has(job.status) && !moving && finished < Date.now() ? finished : Date.now();
+      } else if (signature !== lastSignature) {
+        changed();
         lastChange = Date.now();
       }
+      lastSignature = signature;
       const idle = TERMINAL.has(job.status) && Date.now() - lastChange > IDLE_AFTER_MS;
-      fill(area, jobView(job, config, idle));
-      const wanted = idle ? IDLE_POLL_MS : FAST_POLL_MS;
-      if (wanted !== interval) {
-        interval = wanted;
-        ctx.stop(timer);
-        timer = ctx.every(interval, poll);
+      const state = progress(job, config, idle);
+      const key = JSON.stringify([job, config, idle, state.settled]);
+      if (key !== drawn) {
+        fill(view, jobView(job, config, state));
+        drawn = key;
       }
+      problem.replaceChildren();
+      schedule(state.settled ? 0 : idle ? IDLE_POLL_MS : FAST_POLL_MS);
     } catch (error) {
       if (!ctx.alive || error.status === 401) return;
       if (error.status === 404) {
-        ctx.stop(timer);
-        fill(area, card("Import", emptyState("Import not found", `There is no import ${jobId} in this workspace.`), { id: "job-card" }));
+        schedule(0);
+        problem.replaceChildren();
+        fill(view, card("Import", emptyState("Import not found", `There is no import ${jobId} in this workspace.`), { id: "job-card" }));
       } else {
-        toast(`Could not refresh the import: ${error.message}`, "error");
+        fill(problem, h("div", { class: "alert alert-warning" }, `Could not refresh the import: ${error.message} Trying again…`));
       }
     } finally {
       inFlight = false;
     }
   }
   poll();
-  timer = ctx.every(interval, poll);
+  schedule(FAST_POLL_MS);
+}
+
+/** Where the job's contacts stand, and whether anything more happens to them by itself. */
+function progress(job, config, idle) {
+  const p = job.pipeline || NO_PIPELINE;
+  const by = p.by_status;
+  const done = TERMINAL.has(job.status);
+  const enrichSettled = Boolean(p.contacts) && p.enriched + (by.failed || 0) + (by.skipped || 0) >= p.contacts;
+  const syncSettled = Boolean(p.contacts) && (p.synced >= p.contacts || (idle && p.synced > 0 && !by.syncing));
+  // what is left waits for someone: enrichment on import is off, sync after enrichment is off, or the quality of
+  // the enriched contacts is under the threshold
+  const enrichOver = enrichSettled || (!config.auto_enrich_on_import && !by.enriching);
+  const syncOver = syncSettled || (!by.syncing && (!config.auto_sync_after_enrich || enrichOver));
+  const settled = done && idle && (!p.contacts || (enrichOver && syncOver));
+  return { p, done, idle, enrichSettled, syncSettled, settled };
 }
 
 function stat(name, value, note, key) {
   return h("div", { class: "stat", dataset: { stat: key } }, h("div", { class: "stat-label" }, name), h("div", { class: "stat-value" }, value), note ? h("div", { class: "stat-note" }, note) : null);
 }
 
-function jobView(job, config, idle) {
+function jobView(job, config, { p, done, idle, enrichSettled, syncSettled, settled }) {
   const c = job.counts;
-  const p = job.pipeline || { contacts: 0, by_status: {}, enriched: 0, synced: 0, failed: 0, complete: true };
-  const done = TERMINAL.has(job.status);
   const percent = job.progress.percent ?? (done ? 100 : 0);
   const bound = p.complete ? "" : "≥ ";
   const of = p.contacts ? ` of ${num(p.contacts)}` : "";
 
-  const by = p.by_status;
-  const enrichSettled = p.contacts && p.enriched + (by.failed || 0) + (by.skipped || 0) >= p.contacts;
-  const syncSettled = p.contacts && (p.synced >= p.contacts || (idle && p.synced > 0 && !by.syncing));
   const steps = [
     ["Uploaded", job.status === "awaiting_upload" ? "active" : "done"],
     ["Imported", done ? (job.status === "failed" ? "failed" : "done") : job.status === "awaiting_upload" ? "waiting" : "active"],
@@ -215,7 +249,12 @@ function jobView(job, config, idle) {
   }
   if (!p.complete) notes.push(h("div", { class: "muted small" }, "Many contacts changed since this import started: the enriched and synced counts are lower bounds."));
 
-  const live = h("span", { class: ["live", idle ? "live-idle" : "live-on"] }, h("span", { class: "live-dot", "aria-hidden": "true" }), idle ? "up to date" : "live");
+  const live = h(
+    "span",
+    { class: ["live", idle ? "live-idle" : "live-on"], dataset: { live: settled ? "stopped" : idle ? "idle" : "on" } },
+    h("span", { class: "live-dot", "aria-hidden": "true" }),
+    idle ? "up to date" : "live",
+  );
   const header = h(
     "div",
     { class: "job-head" },
