@@ -170,3 +170,46 @@ def test_a_finished_job_opened_later_is_read_once(console: Console) -> None:
     assert polled == 1
     console.tick(60_000)
     assert console.calls("pipeline=true") == polled
+
+
+def test_a_failed_upload_can_be_retried_with_the_same_file(console: Console, tmp_path: Path) -> None:
+    upload = tmp_path / "retry.csv"
+    domain = known_domains(12)[2]
+    upload.write_bytes(people_csv([{"Email": f"retry@{domain}", "First Name": "Retry", "Job Title": "CEO"}]))
+    page = console.open("#/import")
+    expect(page.locator("#recent-imports")).to_contain_text("No imports yet")
+
+    uploads = re.compile(r"/imports/uploads$")
+    page.route(uploads, lambda route: route.fulfill(status=503, json={"error": {"code": "busy", "message": "Busy."}}))
+    picker = page.locator("#csv-file")
+    picker.set_input_files(str(upload))
+    expect(page.locator(".upload-status .alert-error")).to_contain_text("Busy.")
+    # the field is emptied: choosing the same file again is a change, and starts the upload again
+    assert picker.input_value() == ""
+    page.unroute(uploads)
+    picker.set_input_files(str(upload))
+    expect(page).to_have_url(re.compile(r"#/import/imp_[0-9a-z]+$"))
+    expect(page.locator(".job-file")).to_have_text("retry.csv")
+
+
+def test_a_file_dropped_beside_the_drop_zone_does_not_leave_the_console(console: Console) -> None:
+    page = console.open("#/import")
+    expect(page.locator(".dropzone")).to_be_visible()
+    drop = """selector => {
+      const target = document.querySelector(selector);
+      const results = {};
+      for (const type of ["dragover", "drop"]) {
+        const data = new DataTransfer();
+        data.items.add(new File(["email"], "beside.csv", { type: "text/csv" }));
+        const event = new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true });
+        target.dispatchEvent(event);
+        results[type] = event.defaultPrevented;  // not prevented: the browser would open the file in the tab
+      }
+      return results;
+    }"""
+    assert page.evaluate(drop, ".page-header") == {"dragover": True, "drop": True}
+    assert page.evaluate(drop, "#recent-imports") == {"dragover": True, "drop": True}
+    expect(page.locator(".upload-status")).to_be_empty()  # and nothing was uploaded
+    console.nav("Overview")  # other pages leave drops to the browser
+    expect(page.locator("#pipeline-card")).to_be_visible()
+    assert page.evaluate(drop, ".page-header") == {"dragover": False, "drop": False}

@@ -67,14 +67,19 @@ function dropZone(ctx) {
     h("div", { class: "muted small" }, "Any CSV with an email column; other columns are matched by name (First Name, Company, Job Title, Tags, …). Large files are fine: they go straight to storage."),
     input,
   );
-  const start = (file) => startUpload(ctx, file, status, zone);
+  const uploading = () => zone.classList.contains("disabled");
+  const start = (file) => {
+    if (!uploading()) startUpload(ctx, file, status, zone);
+  };
   input.addEventListener("change", () => {
-    if (input.files.length) start(input.files[0]);
+    const file = input.files[0];
+    input.value = ""; // picking the same file again (after a failed upload) is a change too
+    if (file) start(file);
   });
   for (const name of ["dragenter", "dragover"]) {
     zone.addEventListener(name, (event) => {
       event.preventDefault();
-      zone.classList.add("dragging");
+      if (!uploading()) zone.classList.add("dragging");
     });
   }
   for (const name of ["dragleave", "drop"]) zone.addEventListener(name, () => zone.classList.remove("dragging"));
@@ -83,6 +88,15 @@ function dropZone(ctx) {
     const file = event.dataTransfer && event.dataTransfer.files[0];
     if (file) start(file);
   });
+  // A file dropped anywhere else on the page (or on the zone during an upload, when it takes no pointer events)
+  // would be opened by the browser in place of the console: not while this page is shown.
+  for (const name of ["dragover", "drop"]) {
+    ctx.listen(window, name, (event) => {
+      if (event.defaultPrevented) return; // the zone took it
+      event.preventDefault();
+      if (event.dataTransfer) event.dataTransfer.dropEffect = "none";
+    });
+  }
   return card("Upload a CSV", [zone, status], { id: "upload-card" });
 }
 
