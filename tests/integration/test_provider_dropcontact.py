@@ -318,11 +318,29 @@ def test_5xx_answers_are_retried_with_back_off_until_recovery(
 
 
 def test_5xx_past_the_retries_is_a_server_error(fake: FakeDropcontact, make: Make, sleeps: Sleeps) -> None:
-    fake.inject(Fault(status=500, body={"detail": "Internal Server Error"}, times=10))
+    provider = make()
+    request_id = provider.submit([q("denis@acme.fr")])
+    fake.inject(Fault(status=500, body={"detail": "Internal Server Error"}, times=10, path="/v1/enrich/all/"))
+    with pytest.raises(ProviderError) as caught:
+        provider.poll(request_id, [q("denis@acme.fr")])
+    assert (caught.value.reason, caught.value.status, caught.value.retryable) == ("server_error", 500, True)
+    assert sleeps == [0.5, 1.0, 2.0] and len(fake.calls("/v1/enrich/all/", "GET")) == 4
+
+
+def test_a_submit_answered_with_a_5xx_is_not_sent_again(fake: FakeDropcontact, make: Make, sleeps: Sleeps) -> None:
+    # A 500 or a gateway's 502/504 may come after the batch was accepted: a second submit could be paid twice.
+    fake.inject(Fault(status=502, body={"detail": "Bad Gateway"}, times=1, path="^/v1/enrich/all$"))
     with pytest.raises(ProviderError) as caught:
         make().submit([q("denis@acme.fr")])
-    assert (caught.value.reason, caught.value.status, caught.value.retryable) == ("server_error", 500, True)
-    assert sleeps == [0.5, 1.0, 2.0] and len(fake.calls()) == 4
+    assert (caught.value.reason, caught.value.status) == ("server_error", 502)
+    assert sleeps == [] and len(fake.calls()) == 1
+
+
+def test_a_submit_refused_with_a_429_is_sent_again(fake: FakeDropcontact, make: Make, sleeps: Sleeps) -> None:
+    # A rate limit refuses the request before doing anything: sending it again after the wait is safe.
+    fake.inject(Fault(status=429, body={"detail": "Too Many Requests"}, times=1, path="^/v1/enrich/all$"))
+    assert make().submit([q("denis@acme.fr")])
+    assert len(fake.calls()) == 2
 
 
 def test_a_timeout_is_retried(fake: FakeDropcontact, make: Make, sleeps: Sleeps) -> None:

@@ -167,14 +167,17 @@ def test_hubspot_answers_are_classified_for_retrying() -> None:
 
 
 class Recorder:
-    def __init__(self, answers: list[httpx.Response] | None = None) -> None:
+    def __init__(self, answers: list[httpx.Response | Exception] | None = None) -> None:
         self.requests: list[httpx.Request] = []
         self.answers = answers or []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         if self.answers:
-            return self.answers.pop(0)
+            answer = self.answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
         body = json.loads(request.content or b"{}")
         if request.url.path.endswith("/search"):
             domains = body["filterGroups"][0]["filters"][0]["values"]
@@ -272,6 +275,43 @@ def test_a_burst_429_is_retried_and_daily_is_not(rec: Recorder) -> None:
     with pytest.raises(ProviderError) as daily:
         hs.upsert("contacts", "email", [("a@acme.com", {})])
     assert daily.value.reason == "daily_limit" and len(rec.requests) == 3
+
+
+MAYBE_CARRIED_OUT: list[Any] = [
+    httpx.ReadTimeout("read"),
+    httpx.ReadError("reset"),
+    httpx.RemoteProtocolError("Server disconnected without sending a response."),
+    *(httpx.Response(status, json={"message": "gateway"}) for status in (500, 502, 504, 524)),
+]
+NOT_CARRIED_OUT: list[Any] = [
+    httpx.ConnectError("refused"),
+    httpx.ConnectTimeout("connect"),
+    httpx.Response(429, json={"policyName": "TEN_SECONDLY_ROLLING", "message": "ten_secondly_rolling"}),
+    httpx.Response(423, json={"message": "locked"}),
+]
+COMPLETE = {"status": "COMPLETE", "results": [{"id": "1", "properties": {}, "objectWriteTraceId": "0"}]}
+
+
+@pytest.mark.parametrize("failure", MAYBE_CARRIED_OUT, ids=repr)
+def test_a_create_that_may_have_been_carried_out_is_not_sent_again(rec: Recorder, failure: Any) -> None:
+    rec.answers = [failure, httpx.Response(201, json=COMPLETE)]
+    with pytest.raises(ProviderError):
+        client(rec).create_notes([("501", "2026-11-24T09:30:00.000Z", "hello")])
+    assert len(rec.requests) == 1  # the caller reads back what exists before making it again
+
+
+@pytest.mark.parametrize("failure", NOT_CARRIED_OUT, ids=repr)
+def test_a_create_that_never_reached_hubspot_or_was_refused_first_is_sent_again(rec: Recorder, failure: Any) -> None:
+    rec.answers = [failure, httpx.Response(201, json=COMPLETE)]
+    outcome = client(rec).create_notes([("501", "2026-11-24T09:30:00.000Z", "hello")])
+    assert len(rec.requests) == 2 and len(outcome.results) == 1
+
+
+@pytest.mark.parametrize("failure", MAYBE_CARRIED_OUT + NOT_CARRIED_OUT, ids=repr)
+def test_an_upsert_is_sent_again_after_any_passing_failure(rec: Recorder, failure: Any) -> None:
+    rec.answers = [failure, httpx.Response(200, json=COMPLETE)]
+    client(rec).upsert("contacts", "email", [("a@acme.com", {})])
+    assert len(rec.requests) == 2  # an upsert by a unique key is idempotent
 
 
 def test_companies_are_searched_100_domains_at_a_time(rec: Recorder) -> None:

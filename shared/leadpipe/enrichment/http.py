@@ -144,6 +144,12 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
         return None
 
 
+# Failures after which a request that is not repeatable certainly was not carried out: it never reached the server
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Answers that refuse a request before doing any of it: 429 (rate limits), 423 Locked, 477 Migration in progress
+REFUSED_UNDONE = frozenset({429, 423, 477})
+
+
 class ProviderHttp:
     """An httpx client for one provider with retries, back-off, rate limiting and a time budget."""
 
@@ -209,12 +215,15 @@ class ProviderHttp:
         json: Any = None,
         params: Mapping[str, Any] | None = None,
         ok_statuses: frozenset[int] = frozenset(),
-        retry_on_timeout: bool = True,
+        repeatable: bool = True,
     ) -> httpx.Response:
         """Send a request; retry timeouts, 429 and 5xx. Returns 2xx responses and any status in ``ok_statuses``.
 
-        ``retry_on_timeout=False`` for requests that are not idempotent (submitting a paid batch): a request that
-        timed out may have been accepted, so it is reported instead of sent again."""
+        ``repeatable=False`` for requests that are not idempotent (a create, submitting a paid batch): one is sent
+        again only when it certainly was not carried out -- it never left (a connect error or timeout, no free
+        connection) or the API refused it before doing anything (429, 423 Locked, 477 Migration in progress). After a
+        read timeout, a dropped connection or a 5xx (a 502/504 is often a gateway giving up on work that goes on) it
+        may have been carried out, so the error is raised for the caller to find out what exists."""
         last: ProviderError | None = None
         for attempt in range(self.max_retries + 1):
             if attempt:
@@ -226,11 +235,13 @@ class ProviderHttp:
                 response = self.client.request(method, path, json=json, params=params)
             except httpx.TimeoutException as exc:
                 last = ProviderError(self.provider, "timeout", f"no answer within the timeout ({exc})")
-                if not retry_on_timeout:
+                if not repeatable and not isinstance(exc, NOT_SENT):
                     raise last from exc
                 continue
             except httpx.TransportError as exc:
                 last = ProviderError(self.provider, "network", str(exc))
+                if not repeatable and not isinstance(exc, NOT_SENT):
+                    raise last from exc
                 continue
             status = response.status_code
             if 200 <= status < 300 or status in ok_statuses:
@@ -239,7 +250,7 @@ class ProviderHttp:
             if decided is not None:
                 if status == 429:
                     self.throttled += 1
-                if not decided.retryable:
+                if not decided.retryable or (not repeatable and status not in REFUSED_UNDONE):
                     raise decided
                 last = decided
                 continue
@@ -257,6 +268,8 @@ class ProviderHttp:
                     status=status,
                     retry_after=self.retry_hint(response),
                 )
+                if not repeatable:
+                    raise last
                 continue
             if status in (401, 403):
                 raise ProviderError(self.provider, "auth", _excerpt(response), status=status, retryable=False)

@@ -3,7 +3,8 @@
 - Bearer token (a private app's access token) per workspace; base URL configurable (the local fake).
 - Timeouts; retries with back-off on 429 TEN_SECONDLY_ROLLING (the burst window), the search API's "secondly"
   limit, 423 Locked (wait 2 s), 477 Migration in progress (its Retry-After), 500/502/503/504/521/524.
-  A 429 DAILY is not retried: the day's quota is spent, the contacts wait for their retry.
+  A 429 DAILY is not retried: the day's quota is spent, the contacts wait for their retry. A create is sent again
+  only after an answer that refused it before doing anything (429, 423, 477) or a failure to reach HubSpot.
 - Two sliding-window limiters per container: the portal's burst limit (100 or 190 per rolling 10 s;
   ``HUBSPOT_BURST_LIMIT``) and the search API's 5 per second, each holding this container's share (the sync event
   source's MaximumConcurrency).
@@ -164,16 +165,14 @@ class HubSpotClient:
         *,
         search: bool = False,
         ok: Iterable[int] = (),
-        retry_on_timeout: bool = True,
+        repeatable: bool = True,
     ) -> Any:
         http = self.search_http if search else self.http
         # An answer cut short (not JSON) is asked for again when the request may be repeated (reads, searches,
         # upserts, updates; not a create, which may have been carried out): the soak saw whole batches redone for it.
-        retries = MALFORMED_RETRIES if retry_on_timeout else 0
+        retries = MALFORMED_RETRIES if repeatable else 0
         while True:
-            response = http.request(
-                method, path, json=body, ok_statuses=frozenset(ok), retry_on_timeout=retry_on_timeout
-            )
+            response = http.request(method, path, json=body, ok_statuses=frozenset(ok), repeatable=repeatable)
             if response.status_code == 204 or not response.content:
                 return None
             try:
@@ -216,12 +215,12 @@ class HubSpotClient:
         inputs: Sequence[Mapping[str, Any]],
         extra: Mapping[str, Any] | None = None,
         *,
-        retry_on_timeout: bool = True,
+        repeatable: bool = True,
     ) -> BatchOutcome:
         outcome = BatchOutcome()
         for start in range(0, len(inputs), BATCH_MAX):
             body = {**(extra or {}), "inputs": list(inputs[start : start + BATCH_MAX])}
-            answer = self._json("POST", path, body, ok=(207,), retry_on_timeout=retry_on_timeout) or {}
+            answer = self._json("POST", path, body, ok=(207,), repeatable=repeatable) or {}
             if not isinstance(answer, dict):
                 self._raise_for(answer, path)
             outcome.results.extend(answer.get("results", []))
@@ -273,10 +272,11 @@ class HubSpotClient:
     def create(self, object_type: str, inputs: Sequence[Mapping[str, Any]]) -> BatchOutcome:
         """batch/create; each input gets an ``objectWriteTraceId`` (its position) so errors are per record.
 
-        A create is not idempotent: one that timed out may have been carried out, so it is not sent again here (the
-        error is raised; the caller finds out what exists before creating again)."""
+        A create is not idempotent: one that timed out, lost its connection or got a 5xx may have been carried out,
+        so it is not sent again here (the error is raised; the caller finds out what exists before creating again).
+        One refused before anything was done (429, 423, 477) or that never reached HubSpot is sent again."""
         traced = [{**dict(item), "objectWriteTraceId": str(i)} for i, item in enumerate(inputs)]
-        return self._batch(f"/crm/v3/objects/{object_type}/batch/create", traced, retry_on_timeout=False)
+        return self._batch(f"/crm/v3/objects/{object_type}/batch/create", traced, repeatable=False)
 
     def search(self, object_type: str, request: Mapping[str, Any]) -> dict[str, Any]:
         body = self._json("POST", f"/crm/v3/objects/{object_type}/search", dict(request), search=True)

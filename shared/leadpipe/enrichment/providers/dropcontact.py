@@ -161,7 +161,7 @@ class DropcontactProvider(HttpProvider, AsyncProvider):
             )
         body = {"data": [self._record(q) for q in queries], "siren": self.siren, "language": self.language}
         # Not retried on a timeout: the batch may have been accepted, and a second submit would be paid twice.
-        response = self.http.request("POST", "/v1/enrich/all", json=body, retry_on_timeout=False)
+        response = self.http.request("POST", "/v1/enrich/all", json=body, repeatable=False)
         payload = self._object(self.http.json(response))
         if payload.get("success") is not True or payload.get("error") is True:
             raise self._refusal(payload, "submit")
