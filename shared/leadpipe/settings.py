@@ -90,7 +90,10 @@ class Settings(BaseModel):
     enrich_gap_retry_minutes: Annotated[int, _env("ENRICH_GAP_RETRY_MINUTES", ge=0)] = 60
     # a note create that timed out may still be carried out by HubSpot: its contact's notes are read back only this
     # long after that attempt (before, the contact waits for the sync retry) (hubspot/sync.py)
-    hubspot_note_settle_seconds: Annotated[int, _env("HUBSPOT_NOTE_SETTLE_SECONDS", ge=0)] = 120
+    hubspot_note_settle_seconds: Annotated[int, _env("HUBSPOT_NOTE_SETTLE_SECONDS", ge=0, le=600)] = 120
+    # how long another delivery's sync attempt of a contact may still be running (the sync function's timeout; the
+    # template sets it): a contact found ``syncing`` is not read back before then (hubspot/sync.py)
+    sync_inflight_seconds: Annotated[int, _env("SYNC_INFLIGHT_SECONDS", ge=0, le=900)] = 300
     enrich_time_margin_ms: Annotated[int, _env("ENRICH_TIME_MARGIN_MS", ge=0)] = 30_000
     enrich_max_polls: Annotated[int, _env("ENRICH_MAX_POLLS", ge=1)] = 40
 

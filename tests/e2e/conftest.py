@@ -29,9 +29,10 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
         retry_delay=0,
         env_overrides={
             "ImportFunction": {"IMPORT_CHUNK_ROWS": str(IMPORT_CHUNK_ROWS)},
-            # messages come back at once here (retry_delay=0; on AWS after the visibility timeout): a sync that died
-            # after making notes has them read back at once, rather than waiting for its retry to settle
-            "SyncFunction": {"HUBSPOT_NOTE_SETTLE_SECONDS": "0"},
+            # messages come back at once here (retry_delay=0; on AWS after the visibility timeout), and a duplicate
+            # is delivered after the first copy finished, never beside it: a sync that died after making notes has
+            # them read back at once, rather than waiting for its retry to settle
+            "SyncFunction": {"HUBSPOT_NOTE_SETTLE_SECONDS": "0", "SYNC_INFLIGHT_SECONDS": "0"},
         },
     )
     rt.start()

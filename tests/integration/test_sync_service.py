@@ -227,7 +227,9 @@ def test_a_sync_that_died_after_creating_notes_does_not_create_them_again(stack:
         after.hubspot.note_for = None
         after.hubspot.written_hash = None
         assert not world.contacts.save([ContactChange(before, after)]).conflicts
-    world.now = NOW + timedelta(minutes=5)  # the earlier attempt has settled: its notes are there to be read
+    # The redelivery comes after the attempt could have run (SYNC_INFLIGHT_SECONDS, 300) and settled (120 s): its
+    # notes are there to be read. (Sooner, it might still be running: test_a_duplicate_beside_a_running_attempt...)
+    world.now = NOW + timedelta(minutes=8)
     report = world.sync("ann@acme.com", "bob@acme.com", request_id="sync-2")
     assert sorted(report.synced) == ["ann@acme.com", "bob@acme.com"]
     ann, bob = world.get("ann@acme.com"), world.get("bob@acme.com")
@@ -241,6 +243,132 @@ def test_a_sync_that_died_after_creating_notes_does_not_create_them_again(stack:
         json={"inputs": [{"id": notes_of(world, ann.hubspot.contact_id)[0]}], "properties": ["hs_note_body"]},
     )["results"]
     assert note["properties"]["hs_note_body"].endswith("leadpipe enrichment enr-1")
+
+
+def leave_syncing(world: World, email: str) -> Contact:
+    """The state a sync attempt leaves while it runs (or when it dies): ``syncing``, nothing of it recorded yet."""
+    before = world.get(email)
+    after = before.model_copy(deep=True)
+    after.status = PipelineStatus.SYNCING
+    after.updated_at = world.now
+    assert not world.contacts.save([ContactChange(before, after)]).conflicts
+    return after
+
+
+def test_a_duplicate_beside_a_running_attempt_makes_no_note_until_that_attempt_could_be_over(
+    stack: Stack, hubspot: FakeHubSpot
+) -> None:
+    world = World(stack, hubspot)
+    world.add("ann@acme.com", first_name="Ann")
+    leave_syncing(world, "ann@acme.com")  # attempt A took Ann at NOW and is making her note
+    world.now = NOW + timedelta(minutes=3)  # a duplicate delivery, 3 minutes into A (the function may run 5)
+    early = world.sync("ann@acme.com")
+    assert "may still be on its way" in early.failed["ann@acme.com"] and early.notes == 0
+    assert early.counts()["synced"] == 0 and early.counts()["failed"] == 1
+    waiting = world.get("ann@acme.com")
+    assert waiting.status is PipelineStatus.FAILED and waiting.failure is not None
+    assert waiting.failure.attempts == 0 and waiting.failure.next_retry_at == world.now + timedelta(minutes=15)
+    assert not [r for r in hubspot.requests if r.path.startswith("/crm/v3/objects/notes")]
+    world.now = NOW + timedelta(minutes=16)  # the sync retry: A is long over, its notes settled; none was made
+    report = world.sync("ann@acme.com", request_id="retry-1")
+    ann = world.get("ann@acme.com")
+    assert report.synced == ["ann@acme.com"] and report.notes == 1 and ann.hubspot is not None
+    assert len(notes_of(world, ann.hubspot.contact_id)) == 1 and ann.hubspot.note_for == "enr-1"
+
+
+def test_a_duplicate_that_read_the_contact_before_the_running_attempt_took_it_still_waits(
+    stack: Stack, hubspot: FakeHubSpot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = World(stack, hubspot)
+    world.add("ann@acme.com", first_name="Ann")
+    stale = {"ann@acme.com": world.get("ann@acme.com")}  # B reads Ann `enriched` ...
+    leave_syncing(world, "ann@acme.com")  # ... then A takes her (A is making her note now)
+    first_read = iter([stale])
+    original = world.contacts.batch_get
+    monkeypatch.setattr(world.contacts, "batch_get", lambda ws, emails: next(first_read, None) or original(ws, emails))
+    report = world.sync("ann@acme.com")
+    # B's own `syncing` write lost to A's, read her again and replaced A's `syncing`: it waits, as if it had seen it
+    assert "may still be on its way" in report.failed["ann@acme.com"] and report.notes == 0
+    assert not [r for r in hubspot.requests if r.path.startswith("/crm/v3/objects/notes")]
+
+
+def test_a_note_hubspot_refused_is_not_recorded_as_made_and_the_retry_makes_it(
+    stack: Stack, hubspot: FakeHubSpot
+) -> None:
+    world = World(stack, hubspot)
+    world.add("ann@acme.com", first_name="Ann")
+    world.add("bob@acme.com", first_name="Bob")
+    made = {"objectWriteTraceId": "0", "id": "9001", "properties": {}}
+    refusal = {
+        "status": "COMPLETE",
+        "results": [],
+        "numErrors": 1,
+        "errors": [
+            {
+                "status": "error",
+                "category": "VALIDATION_ERROR",
+                "message": "Property values were not valid",
+                "context": {"objectWriteTraceId": ["1"]},
+            }
+        ],
+    }
+    # HubSpot's 207: the first input (Ann's note) made, the second (Bob's) refused
+    hubspot.inject(Fault(status=207, body=refusal | {"results": [made]}, times=1, path="/notes/batch/create"))
+    report = world.sync("ann@acme.com", "bob@acme.com")
+    assert report.synced == ["ann@acme.com"] and "Property values were not valid" in report.failed["bob@acme.com"]
+    assert report.counts()["synced"] == 1 and report.counts()["failed"] == 1
+    bob = world.get("bob@acme.com")
+    assert bob.status is PipelineStatus.FAILED and bob.hubspot is not None and bob.hubspot.note_for is None
+    assert world.get("ann@acme.com").hubspot.note_for == "enr-1"  # type: ignore[union-attr]
+    world.now = NOW + timedelta(minutes=16)
+    again = world.sync("bob@acme.com", request_id="retry-1")
+    bob = world.get("bob@acme.com")
+    assert again.synced == ["bob@acme.com"] and again.notes == 1 and bob.hubspot is not None
+    assert len(notes_of(world, bob.hubspot.contact_id)) == 1 and bob.hubspot.note_for == "enr-1"
+
+
+def test_a_note_create_answered_with_a_5xx_is_not_sent_again_and_counts_no_contact_synced(
+    stack: Stack, hubspot: FakeHubSpot
+) -> None:
+    world = World(stack, hubspot)
+    world.add("ann@acme.com", first_name="Ann")
+    hubspot.inject(Fault(status=502, body={"message": "Bad Gateway"}, times=1, path="/notes/batch/create"))
+    with pytest.raises(Exception, match="server_error: Bad Gateway"):
+        world.sync("ann@acme.com")
+    assert len([r for r in hubspot.requests if r.path == "/crm/v3/objects/notes/batch/create"]) == 1
+    [log] = world.service.recent_log("default")
+    assert (log["created"], log["failed"]) == (0, 1)  # its record was written, but the contact is not synced
+    failed = world.get("ann@acme.com")
+    assert failed.status is PipelineStatus.FAILED and failed.failure is not None and failed.failure.attempts == 1
+    world.now = NOW + timedelta(minutes=16)
+    report = world.sync("ann@acme.com", request_id="retry-1")
+    ann = world.get("ann@acme.com")
+    assert report.synced == ["ann@acme.com"] and ann.hubspot is not None
+    assert len(notes_of(world, ann.hubspot.contact_id)) == 1  # read back (none there), then made once
+
+
+def test_a_company_key_property_without_unique_values_gives_plain_creates_not_a_stuck_sync(
+    stack: Stack, hubspot: FakeHubSpot
+) -> None:
+    world = World(stack, hubspot)
+    world.api("POST", "/crm/v3/properties/companies/groups", json={"name": "leadpipe", "label": "leadpipe"})
+    world.api(  # made by hand, without "unique values": every upsert by it would be refused
+        "POST",
+        "/crm/v3/properties/companies",
+        json={
+            "name": "leadpipe_company_key",
+            "label": "key",
+            "type": "string",
+            "fieldType": "text",
+            "groupName": "leadpipe",
+        },
+    )
+    world.add("ann@acme.com", first_name="Ann")
+    report = world.sync("ann@acme.com")
+    ann = world.get("ann@acme.com")
+    assert report.synced == ["ann@acme.com"] and ann.status is PipelineStatus.SYNCED
+    assert ann.hubspot is not None and ann.hubspot.company_id and report.companies_created == 1
+    assert not [r for r in hubspot.requests if r.path == "/crm/v3/objects/companies/batch/upsert"]
 
 
 def short_timeouts(world: World) -> World:

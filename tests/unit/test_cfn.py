@@ -983,7 +983,9 @@ def test_real_template_every_function_resolves_with_globals(real_template: dict[
     )
     assert enrich["Events"]["RetryDue"]["Properties"]["Schedule"] == "rate(15 minutes)"
     sync = resolved["SyncFunction"]
-    assert sync["Environment"] == {"Variables": {**common_env, "HUBSPOT_LIMIT_SHARE": "0.9"}}
+    assert sync["Environment"] == {
+        "Variables": {**common_env, "HUBSPOT_LIMIT_SHARE": "0.9", "SYNC_INFLIGHT_SECONDS": "300"}
+    }
     # the burst limit: 0.9 for the sync containers, 0.1 for the change consumers; search: 0.9 and the poller's 0.1
     assert resolved["PollingFunction"]["Environment"]["Variables"]["HUBSPOT_LIMIT_SHARE"] == "0.1"
     assert (sync["Timeout"], sync["Handler"], sync["CodeUri"]) == (300, "sync_handler.handler", "functions/sync/")

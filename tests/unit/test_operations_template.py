@@ -82,3 +82,12 @@ def test_the_activity_rule_takes_the_run_events_and_imports_to_its_queue_and_fun
     [statement] = function["Policies"][0]["Statement"]
     assert statement["Action"] == "dynamodb:BatchWriteItem"
     assert statement["Resource"] == {"Fn::GetAtt": ["StateTable", "Arn"]}
+
+
+def test_the_sync_in_flight_window_is_the_sync_functions_timeout(resources: dict[str, Any]) -> None:
+    """A contact found ``syncing`` may belong to another delivery's attempt for as long as the function may run: the
+    sync waits that long (then the settle) before reading its notes back, so the two must not drift apart."""
+    sync = resources["SyncFunction"]["Properties"]
+    assert int(sync["Environment"]["Variables"]["SYNC_INFLIGHT_SECONDS"]) == int(sync["Timeout"])
+    visibility = int(resources["SyncQueue"]["Properties"]["VisibilityTimeout"])
+    assert visibility >= 6 * int(sync["Timeout"])  # a redelivery comes after the attempt and its settle are over

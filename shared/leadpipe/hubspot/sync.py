@@ -43,9 +43,9 @@ from leadpipe.dynamo import (
 from leadpipe.enrichment.http import Budget
 from leadpipe.enrichment.keys import ProviderKeys
 from leadpipe.enrichment.providers.base import ProviderError
-from leadpipe.errors import BadRequest, TransientError
+from leadpipe.errors import BadRequest, LeadpipeError, TransientError
 from leadpipe.events import EventPublisher
-from leadpipe.hubspot.client import HubSpotClient, token_fingerprint
+from leadpipe.hubspot.client import BatchOutcome, HubSpotClient, token_fingerprint
 from leadpipe.hubspot.mapping import (
     COMPANY_KEY,
     COMPANY_KEY_PROPERTY,
@@ -310,16 +310,23 @@ class SyncService:
                 todo.append(email)
         if not todo:
             return report
-        previous = {e: stored[e].status for e in todo}
-        marked = self.contacts.upsert(ws, todo, lambda e, c: self._start(c, now), known=stored)
+        replaced: dict[str, Contact] = {}  # what each contact was when this attempt took it (not a stale first read)
+
+        def start(email: str, contact: Contact | None) -> Contact | Unchanged:
+            if contact is not None:
+                replaced[email] = contact
+            return self._start(contact, now)
+
+        marked = self.contacts.upsert(ws, todo, start, known=stored)
         contacts = {e: c for e, c in marked.items() if c is not None and c.status is PipelineStatus.SYNCING}
+        previous = {e: replaced[e].status for e in contacts}
 
         token = self.keys.secret(ws, "hubspot/token", "HUBSPOT_TOKEN")
         if not token:
             error = (
                 "no HubSpot access token (store one at the workspace's hubspot/token parameter or set HUBSPOT_TOKEN)"
             )
-            self._finish_failed(ws, contacts, error, now, report)
+            self._finish_failed(ws, contacts, error, report)
             return report
         client = self.hubspot(token, workspace.sync.burst_limit, budget)
         try:
@@ -327,25 +334,28 @@ class SyncService:
                 mapping = self._usable_mapping(client, token, workspace.sync.mapping, report)
                 written = self._write_contacts(client, contacts, mapping, options, report)
                 companies = self._companies(client, ws, contacts, written, options, report, budget, token)
-                unsure = {e for e, c in stored.items() if e in contacts and _may_have_written(c)}
-                settle = timedelta(seconds=self.settings.hubspot_note_settle_seconds)
-                unsettled = {e for e in unsure if stored[e].updated_at > now - settle}
+                unsure, unsettled = self._unsure(replaced, contacts, now)
                 notes = self._notes(client, contacts, written, options, report, unsure, unsettled)
-        except ProviderError as exc:  # HubSpotError included: HubSpot failed past its retries
+        except (ProviderError, LeadpipeError) as exc:  # HubSpot failed past its retries, or a step could not finish
             report.hubspot_calls, report.throttled = client.calls, client.throttled
-            self._finish_failed(ws, contacts, f"{exc.reason}: {exc.message}", now, report)
+            reason = f"{exc.reason}: {exc.message}" if isinstance(exc, ProviderError) else f"{exc.code}: {exc}"
+            self._finish_failed(ws, contacts, reason, report)
             self._log(ws, report, now)
             raise
         report.hubspot_calls, report.throttled = client.calls, client.throttled
+        ended = self.clock()  # a failure is stamped with when this attempt stopped writing (the settle starts then)
 
         def finish(email: str, before: Contact | None) -> Contact | Unchanged:
             if before is None:
                 return UNCHANGED
             if email in report.failed:
-                return self._fail(before, report.failed[email], now, request_id, attempt=email not in report.deferred)
+                return self._fail(before, report.failed[email], ended, request_id, attempt=email not in report.deferred)
             if email in report.skipped:
                 after = before.model_copy(deep=True)
-                after.status = previous.get(email, PipelineStatus.ENRICHED)
+                came_from = previous.get(email, PipelineStatus.ENRICHED)
+                if came_from is PipelineStatus.SYNCING or _may_have_written(replaced[email]):
+                    came_from, after.failure = PipelineStatus.ENRICHED, None  # not a sync left to finish or retry
+                after.status = came_from
                 after.status_reason = report.skipped[email]
                 ref = (after.hubspot or HubSpotRef()).model_copy(update={"request_id": request_id})
                 if email in written:
@@ -385,6 +395,31 @@ class SyncService:
         count("SyncFailed", len(report.failed))
         logger.info("sync finished", extra={"request_id": request_id, "summary": self._summary(report)})
         return report
+
+    def _unsure(
+        self, replaced: dict[str, Contact], contacts: dict[str, Contact], now: datetime
+    ) -> tuple[set[str], set[str]]:
+        """The contacts an earlier attempt may have written to HubSpot (``unsure``: their notes are read back before
+        any is made), and among them those whose read-back would not be conclusive yet (``unsettled``).
+
+        Judged from what this attempt replaced when it took them (``replaced``), not from a first read that a
+        concurrent delivery may have overtaken. A ``failed`` contact's attempt is over: its writes have settled
+        ``HUBSPOT_NOTE_SETTLE_SECONDS`` after it failed (a create that timed out may land later). A ``syncing``
+        contact's attempt may still be running -- a duplicate delivery -- for up to the function's timeout
+        (``SYNC_INFLIGHT_SECONDS``) after it started, then settle."""
+        settle = timedelta(seconds=self.settings.hubspot_note_settle_seconds)
+        inflight = timedelta(seconds=self.settings.sync_inflight_seconds)
+        unsure: set[str] = set()
+        unsettled: set[str] = set()
+        for email in contacts:
+            before = replaced.get(email)
+            if before is None or not _may_have_written(before):
+                continue
+            unsure.add(email)
+            window = settle + (inflight if before.status is PipelineStatus.SYNCING else timedelta(0))
+            if before.updated_at > now - window:
+                unsettled.add(email)
+        return unsure, unsettled
 
     # ------------------------------------------------------------------------------------------ steps
 
@@ -614,8 +649,15 @@ class SyncService:
         key = token_fingerprint(token)
         checked = _COMPANY_KEY.get(key)
         if checked is None or time.monotonic() - checked[0] > PROPERTIES_TTL:
-            usable = COMPANY_KEY in client.properties("companies")
-            if not usable:
+            existing = client.properties("companies").get(COMPANY_KEY)
+            # a property of that name made by hand without "unique values" would refuse every upsert by it
+            usable = bool(existing and existing.get("hasUniqueValue"))
+            if existing and not usable:
+                logger.warning(
+                    "the portal's leadpipe_company_key property does not hold unique values: company creates are "
+                    "not idempotent (delete it in HubSpot and leadpipe creates it as it should be)"
+                )
+            elif not usable:
                 client.ensure_group("companies", GROUP, GROUP_LABEL)
                 usable = COMPANY_KEY in client.create_properties(
                     "companies", [{**COMPANY_KEY_PROPERTY, "groupName": GROUP}]
@@ -740,10 +782,37 @@ class SyncService:
             if email not in made
         ]
         summarised = {email: request_id for email, (_, request_id) in wanted.items()}
+        sent = [email for email in wanted if email not in made]
         if notes:
             outcome = client.create_notes(notes)
             report.notes += len(outcome.results)
+            for email, error in self._notes_refused(outcome, sent).items():
+                report.fail(email, error)  # its record is written; its note is made by the sync retry
+                del summarised[email]
         return summarised
+
+    @staticmethod
+    def _notes_refused(outcome: BatchOutcome, sent: list[str]) -> dict[str, str]:
+        """email -> why, for the notes of a ``batch/create`` (inputs traced by position) that HubSpot did not make:
+        its 207 errors name their inputs' ``objectWriteTraceId``; an error naming none, or an input neither made nor
+        refused, fails every note not known to be made (a retry reads back which exist before making any)."""
+        made = {str(r["objectWriteTraceId"]) for r in outcome.results if r.get("objectWriteTraceId") is not None}
+        refused: dict[str, str] = {}
+        vague: str | None = None
+        for error in outcome.errors:
+            why = f"HubSpot refused the note: {error.get('category', '')} {error.get('message', '')}".strip()
+            traces = (error.get("context") or {}).get("objectWriteTraceId") or []
+            for trace in traces:
+                if str(trace).isdigit() and int(trace) < len(sent):
+                    refused[sent[int(trace)]] = why
+            if not traces:
+                vague = vague or why
+        if not made and len(outcome.results) + len(refused) == len(sent) and vague is None:
+            return refused  # results without trace ids: every note not refused was made
+        for index, email in enumerate(sent):
+            if email not in refused and str(index) not in made:
+                refused[email] = vague or "HubSpot did not return this note"
+        return refused
 
     @staticmethod
     def _notes_made(client: HubSpotClient, wanted: dict[str, tuple[str, str]]) -> set[str]:
@@ -780,7 +849,7 @@ class SyncService:
         after = contact.model_copy(deep=True)
         after.hubspot = (after.hubspot or HubSpotRef()).model_copy(update={"request_id": request_id})
         previous = contact.failure.attempts if contact.failure and contact.failure.stage == "sync" else 0
-        attempts = previous + 1 if attempt else max(previous, 1)
+        attempts = previous + 1 if attempt else previous
         retry = now + RETRY_DELAY if attempts < MAX_RETRIES else None
         after.status = PipelineStatus.FAILED
         after.status_reason = "sync failed" + ("" if retry else f" {attempts} times; not retried")
@@ -788,16 +857,17 @@ class SyncService:
         after.updated_at = now
         return after
 
-    def _finish_failed(
-        self, ws: str, contacts: dict[str, Contact], error: str, now: datetime, report: SyncReport
-    ) -> None:
+    def _finish_failed(self, ws: str, contacts: dict[str, Contact], error: str, report: SyncReport) -> None:
+        """Every contact of the attempt fails (its writes may have gone through: they are no longer counted as
+        synced), stamped with when it failed."""
         emails = list(contacts)
         for email in emails:
-            report.failed[email] = error
+            report.fail(email, error)
+        ended = self.clock()
         self.contacts.upsert(
             ws,
             emails,
-            lambda e, c: self._fail(c, error, now, report.request_id) if c is not None else UNCHANGED,
+            lambda e, c: self._fail(c, error, ended, report.request_id) if c is not None else UNCHANGED,
             known=contacts,
         )
         count("SyncFailed", len(emails))
