@@ -9,7 +9,9 @@
   the same queue has been delivered (standard queues give no ordering), or for ``hold`` seconds at most.
 
 Each fault applies to one function's SQS deliveries (or those of one of its event sources, ``event``), for the next
-``times`` batches or for a ``fraction`` of them.
+``times`` batches or for a ``fraction`` of them. A crash is spent only when the process died: a batch that finished
+before its crash point (its calls never matched ``match``) gives the fault back for the next batch, and a fault taken
+by one batch is not given to another until that batch has ended.
 Set them with ``runtime.faults.add(...)`` in the process that runs the runtime, or over HTTP on the runtime's port:
 ``POST /_local/faults`` (the ``DispatchFault`` fields), ``GET /_local/faults``, ``DELETE /_local/faults``.
 """
@@ -41,6 +43,9 @@ class DispatchFault:
     match: str = DEFAULT_WRITES  # crash: regex over "METHOD URL [X-Amz-Target]" of each outbound call
     hold: float = 5.0  # reorder: longest time a held batch waits for the next one
     event: str | None = None  # only this event source of the function (the template's event name), else any
+
+    def __post_init__(self) -> None:
+        self._armed = 0  # batches it was taken for that have not ended yet (not a field: not in the view)
 
     def validate(self, functions: set[str] | None = None) -> None:
         if self.kind not in KINDS:
@@ -87,7 +92,7 @@ class DispatchFault:
 
     @property
     def spent(self) -> bool:
-        return self.times is not None and self.times <= 0
+        return self.times is not None and self.times <= 0 and not self._armed
 
     def view(self) -> dict[str, Any]:
         view = asdict(self)
@@ -123,18 +128,36 @@ class DispatchFaults:
             return list(self._faults)
 
     def take(self, kind: str, function: str, event: str | None = None) -> DispatchFault | None:
-        """The fault of this kind to apply to this function's next batch (from ``event``), if any (spending one of
-        its times)."""
+        """The fault of this kind to apply to this function's next batch (from ``event``), if any, taking one of its
+        times; ``settle`` it when the batch has ended (until then it is not spent, and its taken time is not given to
+        another batch)."""
         with self._lock:
             for fault in self._faults:
-                if fault.kind != kind or fault.function != function or fault.spent:
+                if fault.kind != kind or fault.function != function:
                     continue
                 if fault.event is not None and fault.event != event:
                     continue
                 if fault.times is not None:
+                    if fault.times <= 0:  # spent, or its last time taken by a batch still running
+                        continue
                     fault.times -= 1
                 elif fault.fraction is not None and self._rng.random() >= fault.fraction:
                     continue
+                fault._armed += 1
                 self.applied[f"{kind}:{function}"] += 1
                 return fault
         return None
+
+    def settle(self, fault: DispatchFault, *, happened: bool = True) -> None:
+        """The batch ``take`` gave ``fault`` to has ended: the fault happened (a crash: the process died), or it did
+        not (the batch finished before its crash point), and then it is given back: its time (for ``times``) and
+        its count in ``applied``."""
+        with self._lock:
+            fault._armed = max(0, fault._armed - 1)
+            if not happened:
+                if fault.times is not None:
+                    fault.times += 1
+                key = f"{fault.kind}:{fault.function}"
+                self.applied[key] -= 1
+                if self.applied[key] <= 0:
+                    del self.applied[key]

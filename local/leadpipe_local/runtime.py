@@ -609,11 +609,16 @@ class LocalRuntime:
                 # out of order: this batch, reversed, waits until a later batch of the queue has been delivered
                 with source.lock:
                     source.held.append((time.time() + fault.hold, messages[::-1]))
+                self.faults.settle(fault)
                 continue
             batches = [messages] if messages else []
             with source.lock:
                 due = [h for h in source.held if messages or h[0] <= time.time()]
                 source.held = [h for h in source.held if h not in due]
+            if due:
+                # a held batch delivered after a newer one is a reorder that happened; one whose hold ran out first
+                # (nothing newer came) arrives late but in order
+                source.stats["reordered" if messages else "held_expired"] += len(due)
             batches += [batch for _, batch in due]
             for batch in batches:
                 with self._in_flight_lock:
@@ -626,22 +631,23 @@ class LocalRuntime:
 
     def _invoke_batch(
         self, source: SqsSource, event: dict[str, Any], ids: set[str], crash: dict[str, Any] | None = None
-    ) -> set[str]:
-        """Invoke the function with one SQS batch; the ids of the messages that failed (all of them on an error)."""
+    ) -> tuple[set[str], bool]:
+        """Invoke the function with one SQS batch: the ids of the messages that failed (all of them on an error), and
+        whether it crashed as a crash fault asked."""
         try:
             result = self.pools[source.function].invoke(event, crash=crash)
         except InvokeError as exc:
             if crash is not None and exc.kind == "crash":
                 source.stats["crashed"] += 1
                 log.info("%s crashed mid-batch as asked (a dispatcher fault)", source.function)
-            else:
-                self._report(f"{source.function} failed on a batch of {len(ids)} from {source.event_name}: {exc}")
-            return set(ids)
+                return set(ids), True
+            self._report(f"{source.function} failed on a batch of {len(ids)} from {source.event_name}: {exc}")
+            return set(ids), False
         if source.report_failures and isinstance(result, dict) and result.get("batchItemFailures"):
             reported = {str(f.get("itemIdentifier", "")) for f in result["batchItemFailures"]}
             # Lambda treats an unknown or empty identifier as a failure of the whole batch
-            return set(ids) if not reported <= ids else reported
-        return set()
+            return (set(ids) if not reported <= ids else reported), False
+        return set(), False
 
     def _deliver(self, sqs: Any, source: SqsSource, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [self._sqs_record(source, m) for m in messages]}
@@ -649,12 +655,18 @@ class LocalRuntime:
         source.stats["batches"] += 1
         source.stats["messages"] += len(messages)
         crash = self.faults.take("crash", source.function, source.event_name)
-        failed = self._invoke_batch(source, event, ids, {"after": crash.after, "match": crash.match} if crash else None)
-        if self.faults.take("duplicate", source.function, source.event_name):
+        failed, crashed = self._invoke_batch(
+            source, event, ids, {"after": crash.after, "match": crash.match} if crash else None
+        )
+        if crash is not None:
+            # spent only if the process died: a batch that ended before the crash point gives the fault back
+            self.faults.settle(crash, happened=crashed)
+        if duplicate := self.faults.take("duplicate", source.function, source.event_name):
             # at-least-once: the same messages delivered again before the first delivery deleted them; a message
             # is gone once either delivery succeeded
+            self.faults.settle(duplicate)
             source.stats["duplicated"] += len(messages)
-            failed &= self._invoke_batch(source, event, ids)
+            failed &= self._invoke_batch(source, event, ids)[0]
         source.stats["failed"] += len(failed)
         done = [m for m in messages if m["MessageId"] not in failed]
         for i in range(0, len(done), 10):

@@ -44,11 +44,41 @@ def test_times_are_spent_per_batch_of_the_named_function_and_kind_only() -> None
     faults.add(DispatchFault("crash", "SyncFunction", times=2))
     assert faults.take("duplicate", "SyncFunction") is None
     assert faults.take("crash", "EnrichFunction") is None
-    assert faults.take("crash", "SyncFunction") is not None
-    assert faults.take("crash", "SyncFunction") is not None
+    for _ in range(2):
+        taken = faults.take("crash", "SyncFunction")
+        assert taken is not None
+        faults.settle(taken)  # the process died
     assert faults.take("crash", "SyncFunction") is None
     assert faults.active() == []
     assert faults.applied == {"crash:SyncFunction": 2}
+
+
+def test_a_crash_that_did_not_happen_is_given_back_and_not_shared_while_its_batch_runs() -> None:
+    faults = DispatchFaults()
+    crash = faults.add(DispatchFault("crash", "SyncFunction", times=1, match="notes/batch/create"))
+    taken = faults.take("crash", "SyncFunction")
+    assert taken is crash
+    # while that batch runs, its one time is taken: a batch beside it gets no crash, and the fault is still active
+    assert faults.take("crash", "SyncFunction") is None
+    assert faults.active() == [crash]
+    # the batch ended before its crash point (no call matched): the fault is given back, as if never taken
+    faults.settle(crash, happened=False)
+    assert crash.times == 1 and faults.applied == {} and faults.active() == [crash]
+    assert crash.view()["times"] == 1
+    # the next batch crashes: spent
+    again = faults.take("crash", "SyncFunction")
+    assert again is crash
+    faults.settle(again, happened=True)
+    assert faults.active() == [] and faults.applied == {"crash:SyncFunction": 1}
+
+
+def test_a_fraction_crash_that_did_not_happen_is_not_counted() -> None:
+    faults = DispatchFaults(seed=3)
+    share = faults.add(DispatchFault("crash", "SyncFunction", times=None, fraction=1.0))
+    taken = faults.take("crash", "SyncFunction")
+    assert taken is share
+    faults.settle(share, happened=False)
+    assert faults.applied == {} and faults.active() == [share]
 
 
 def test_a_fraction_applies_to_about_that_share_of_batches() -> None:
