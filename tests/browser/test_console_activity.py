@@ -1,9 +1,13 @@
-"""The activity feed updates by itself: runs started and completed appear at the top without reloading."""
+"""The activity feed updates by itself: runs started and completed appear in their place without reloading, late or
+in a burst."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from playwright.sync_api import expect
 
+from leadpipe.activity import ActivityEntry, ActivityLog
 from tests.browser.conftest import Console, people_csv
 from tests.e2e.test_enrichment import known_domains
 
@@ -34,3 +38,38 @@ def test_the_activity_feed_updates_live(console: Console) -> None:
 
     imported.get_by_role("link", name=f"import {job['job_id']}").click()
     expect(page.locator(".job-file")).to_have_text("feed.csv")
+
+
+def test_late_and_bursting_events_all_reach_the_feed_in_order(console: Console) -> None:
+    """Events are stored late and out of order (bus → queue → batch function, with retries), and many can arrive
+    between two polls: each one shows, in its place."""
+    workspace = console.workspace
+    runtime = workspace.runtime
+    assert runtime.provisioned is not None
+    log = ActivityLog(runtime.client("dynamodb"), runtime.provisioned.ref("StateTable"))
+    now = datetime.now(UTC)
+
+    def event(n: int, at: datetime) -> ActivityEntry:
+        return ActivityEntry(
+            id=f"evt-{n:04d}",
+            type="enrichment.completed",
+            workspace=workspace.name,
+            at=at,
+            request_id=f"req-{n}",
+            counts={"contacts": 1, "enriched": 1},
+        )
+
+    events = [event(i, now - timedelta(seconds=30 - i)) for i in range(3)]
+    log.write(events)
+    page = console.open("#/activity")
+    items = page.locator("#activity-feed .feed-item")
+    expect(items).to_have_count(3)
+
+    late = event(100, now - timedelta(seconds=90))  # stored after newer ones were shown (a retried batch)
+    burst = [event(200 + i, now + timedelta(milliseconds=10 * i)) for i in range(120)]  # more than a page
+    log.write([late, *burst])
+    events += [late, *burst]
+    expect(items).to_have_count(len(events))
+    shown = items.evaluate_all("items => items.map(i => i.dataset.id)")
+    assert shown == [e.id for e in sorted(events, key=lambda e: e.at, reverse=True)]
+    assert page.locator(f'.feed-item[data-id="{late.id}"]').get_attribute("class") == "feed-item tone-success feed-new"

@@ -1,5 +1,7 @@
-// Activity: GET /activity, newest first, polled every 3 s with ?since= the newest event shown (new events slide in
-// at the top); older pages with the cursor.
+// Activity: GET /activity, newest first, polled every 3 s; older pages with the cursor. Events reach the feed late and
+// out of order (bus → queue → batch function, with retries), so a poll asks for everything since a margin before the
+// newest event shown, skips what is shown, and puts each new event in its place by time; a poll answering a full page
+// reads on (a few pages a poll) until it reaches events already shown, so a burst or a hidden tab leaves no gap.
 
 import { get } from "./api.js";
 import { emptyState, errorBox, fill, h, label, num, spinner, time, toast } from "./ui.js";
@@ -7,6 +9,8 @@ import { emptyState, errorBox, fill, h, label, num, spinner, time, toast } from 
 export const title = "Activity";
 
 const POLL_MS = 3000;
+const LATE_MS = 5 * 60 * 1000; // an event may be stored this long after a newer one was shown
+const PAGES_A_POLL = 10; // at most this many pages read by one poll; the rest by the next ones
 const KIND = {
   "contacts.imported": { icon: "⇪", tone: "import", title: "Contacts imported" },
   "enrichment.started": { icon: "◔", tone: "running", title: "Enrichment started" },
@@ -38,8 +42,10 @@ export function render(ctx) {
   );
 
   const seen = new Set();
-  let newest = null;
-  let cursor = null;
+  const shown = []; // the events in the list, in its order (newest first): list.children[i] shows shown[i]
+  let newest = null; // the time of the newest event shown
+  let cursor = null; // older events, for "Show older events"
+  let gap = null; // { since, cursor }: what a poll had still to read when it stopped at PAGES_A_POLL
   let polling = false;
 
   function entry(item, fresh) {
@@ -48,7 +54,7 @@ export function render(ctx) {
     for (const [k, v] of Object.entries(item.counts)) if (v && !ORDER.includes(k)) counts.push(`${num(v)} ${label(k).toLowerCase()}`);
     return h(
       "li",
-      { class: ["feed-item", `tone-${kind.tone}`, fresh && "feed-new"], dataset: { id: item.id, type: item.type } },
+      { class: ["feed-item", `tone-${kind.tone}`, fresh && "feed-new"], dataset: { id: item.id, type: item.type, at: item.at } },
       h("span", { class: "feed-icon", "aria-hidden": "true" }, kind.icon),
       h(
         "div",
@@ -69,6 +75,23 @@ export function render(ctx) {
     );
   }
 
+  /** Show an event in its place (newest first, as the API orders them); false if it is shown already. */
+  function place(item, fresh) {
+    if (seen.has(item.id)) return false;
+    seen.add(item.id);
+    let low = 0;
+    let high = shown.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (above(shown[middle], item)) low = middle + 1;
+      else high = middle;
+    }
+    list.insertBefore(entry(item, fresh), list.children[low] || null);
+    shown.splice(low, 0, item);
+    if (newest === null || Date.parse(item.at) > Date.parse(newest)) newest = item.at;
+    return true;
+  }
+
   function showMore() {
     fill(more, cursor ? h("button", { class: "btn", type: "button", onclick: older }, "Show older events") : null);
   }
@@ -77,11 +100,9 @@ export function render(ctx) {
     try {
       const page = await get("activity", { limit: 50 });
       if (!ctx.alive) return;
-      for (const item of page.items) seen.add(item.id);
-      newest = page.items.length ? page.items[0].at : null;
+      for (const item of page.items) place(item, false);
       cursor = page.next_cursor;
-      fill(list, page.items.map((item) => entry(item, false)));
-      fill(body, page.items.length ? list : emptyState("No activity yet", "Import a CSV: its import, enrichment and sync runs appear here as they happen.", h("a", { class: "btn btn-primary", href: "#/import" }, "Import a CSV")));
+      fill(body, shown.length ? list : emptyState("No activity yet", "Import a CSV: its import, enrichment and sync runs appear here as they happen.", h("a", { class: "btn btn-primary", href: "#/import" }, "Import a CSV")));
       showMore();
     } catch (error) {
       if (!ctx.alive || error.status === 401) return;
@@ -93,14 +114,26 @@ export function render(ctx) {
     if (polling) return;
     polling = true;
     try {
-      const page = await get("activity", { limit: 50, since: newest || undefined });
-      if (!ctx.alive) return;
-      const fresh = page.items.filter((item) => !seen.has(item.id));
-      if (!fresh.length) return;
-      for (const item of fresh) seen.add(item.id);
-      if (!list.isConnected) fill(body, list);
-      list.prepend(...fresh.map((item) => entry(item, true)));
-      newest = fresh[0].at > (newest || "") ? fresh[0].at : newest;
+      let since = newest === null ? undefined : new Date(Date.parse(newest) - LATE_MS).toISOString();
+      let next;
+      if (gap) ({ since, cursor: next } = gap);
+      for (let pages = 0; ; pages += 1) {
+        // should this poll stop here (too many pages, an error), the next one reads on from here: the newest events
+        // are shown already, so a poll from the top would not reach back this far
+        if (next !== undefined) gap = { since, cursor: next };
+        if (pages === PAGES_A_POLL) break;
+        const page = await get("activity", { limit: 50, since, cursor: next });
+        if (!ctx.alive) return;
+        let added = 0;
+        for (const item of page.items) if (place(item, true)) added += 1;
+        if (added && !list.isConnected) fill(body, list);
+        // a page that brought nothing new: what is older was shown already
+        if (!added || !page.next_cursor) {
+          gap = null;
+          break;
+        }
+        next = page.next_cursor;
+      }
       fill(live, h("span", { class: "live-dot", "aria-hidden": "true" }), "live");
     } catch (error) {
       if (!ctx.alive || error.status === 401) return;
@@ -114,9 +147,7 @@ export function render(ctx) {
     try {
       const page = await get("activity", { limit: 50, cursor });
       if (!ctx.alive) return;
-      const items = page.items.filter((item) => !seen.has(item.id));
-      for (const item of items) seen.add(item.id);
-      list.append(...items.map((item) => entry(item, false)));
+      for (const item of page.items) place(item, false);
       cursor = page.next_cursor;
       showMore();
     } catch (error) {
@@ -126,4 +157,14 @@ export function render(ctx) {
 
   first();
   ctx.every(POLL_MS, poll);
+}
+
+const RANK = (item) => (item.type.endsWith(".started") ? 0 : 1); // a run's start below its end in the same instant
+
+/** Whether event a is listed above event b: newer, then a run's end before its start, then by id (the API's order). */
+function above(a, b) {
+  const at = Date.parse(a.at) - Date.parse(b.at);
+  if (at) return at > 0;
+  if (RANK(a) !== RANK(b)) return RANK(a) > RANK(b);
+  return a.id > b.id;
 }
