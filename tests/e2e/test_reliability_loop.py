@@ -25,6 +25,8 @@ from tests.e2e.test_change_loop import settled, writes
 from tests.e2e.test_enrichment import known_domains, people_csv
 from tests.e2e.test_reliability import notes_per_contact
 
+CHANGES = "ChangeQueueMessages"  # the import function's ChangeQueue source (not its ImportQueue one)
+
 
 def source_of(runtime: LocalRuntime, function: str, event: str) -> SqsSource:
     return next(s for s in runtime.sqs_sources if s.function == function and s.event_name == event)
@@ -76,7 +78,7 @@ def test_duplicated_and_out_of_order_webhooks_are_processed_once_and_the_latest_
     contact_id = synced["hubspot"]["contact_id"]
     original = "Head of Sales"  # people_csv's title, written to HubSpot by the sync
     assert synced["title"] == original and fake.get("contacts", contact_id)["jobtitle"] == original
-    changes = source_of(runtime, "ImportFunction", "ChangeQueueMessages")
+    changes = source_of(runtime, "ImportFunction", CHANGES)
     changes_before, dlq_before = Counter(changes.stats), dead_letters(api)
     events_before = len(fake.events)
 
@@ -103,11 +105,26 @@ def test_duplicated_and_out_of_order_webhooks_are_processed_once_and_the_latest_
 
     # The deliveries: the latest change first, then the oldest, the same delivery twice, HubSpot's retries
     # (attemptNumber + 1), one of them with two events in reverse order; and on top of that the dispatcher delivers
-    # the first ChangeQueue batch late (after the next one) and the next two batches twice each.
-    runtime.faults.add(DispatchFault("reorder", "ImportFunction", hold=2))
-    runtime.faults.add(DispatchFault("duplicate", "ImportFunction", times=2))
+    # the first ChangeQueue batch late (held back until the next one has been delivered: a reorder that happened) and
+    # the next two batches twice each (each copy handed over once the first has been handled, as a second poller's
+    # would be). Then each delivery is handled before the next is posted: ChangeQueue has two pollers, and two
+    # copies of one change handled side by side would both find it new (it is recorded once handled), which is not
+    # what this shows.
+    runtime.wait_until_idle(timeout=60)
+    reordered = changes.stats["reordered"]
+    runtime.faults.add(DispatchFault("reorder", "ImportFunction", hold=30, event=CHANGES))
+    runtime.faults.add(DispatchFault("duplicate", "ImportFunction", times=2, event=CHANGES))
     plan: list[tuple[list[dict[str, Any]], int]] = [([c], 0), ([a], 0), ([c], 0), ([b, a], 1), ([c], 1), ([b], 0)]
-    answers = [deliver(runtime, events, attempt) for events, attempt in plan]
+    reads_from = len(fake.requests)
+    answers = []
+    for n, (events, attempt) in enumerate(plan):
+        answers.append(deliver(runtime, events, attempt))
+        if n >= 1:  # the first one is held back until the second has been delivered
+            wait_until(
+                lambda: runtime.queue_depth(changes.queue_url),
+                lambda depth: depth == 0,
+                what=f"delivery {n} of the plan handled",
+            )
     assert [r.status_code for r in answers] == [200] * len(plan), [r.text for r in answers]
     assert [r.json()["queued"] for r in answers] == [len(events) for events, _ in plan]
 
@@ -118,9 +135,19 @@ def test_duplicated_and_out_of_order_webhooks_are_processed_once_and_the_latest_
     )
     runtime.wait_until_idle(timeout=60)
     assert not runtime.faults.active()  # the reorder and both duplications happened
+    assert changes.stats["reordered"] - reordered == 1  # the held batch was delivered after a newer one
     assert changes.stats["duplicated"] - changes_before["duplicated"] == 2
     assert changes.stats["messages"] - changes_before["messages"] == len(plan)  # one message per delivery
     assert changes.stats["failed"] == changes_before["failed"]  # each handled at its first try
+    # Each distinct change was read back from HubSpot once: the copies (seven events, six deliveries, two of them
+    # handed over twice) were recognised as seen before any HubSpot call -- not re-read and found unchanged.
+    reads = [
+        r
+        for r in fake.requests[reads_from:]
+        if r.path == "/crm/v3/objects/contacts/batch/read"
+        and contact_id in {str(i.get("id")) for i in r.json().get("inputs", [])}
+    ]
+    assert len(reads) == len(titles), [(r.at, r.json()) for r in reads]
 
     # The latest value won, whatever order the events came in: leadpipe reads the contact back from HubSpot.
     after = api.contact(email)
