@@ -46,7 +46,17 @@ def test_a_failing_change_lands_in_the_dlq_and_its_workspace_alone_sees_and_redr
     runtime.client("ssm").put_parameter(
         Name=f"{keys_path}/{ws_a}/hubspot/token", Value=runtime.hubspot.token, Type="SecureString"
     )
-    # HubSpot refuses the token while the change is read back: every delivery fails, then the message is dead
+    # HubSpot refuses the token while this record is read back: every delivery fails (a 401 is not retried by the
+    # client), then the message is dead. Five times, the record named in the body: ChangeQueue's maxReceiveCount is
+    # 5, so a sixth delivery would succeed (and the message never reach the DLQ), a fifth missing would leave one
+    # refusal for the redrive below; and no other workspace's read can take one of them.
+    runtime.wait_until_idle(timeout=60)
+    fake = runtime.hubspot
+    changes = next(
+        s for s in runtime.sqs_sources if s.function == "ImportFunction" and s.event_name == "ChangeQueueMessages"
+    )
+    failed_before = changes.stats["failed"]
+    first = len(fake.requests)
     fault = Fault(
         status=401,
         body={
@@ -54,9 +64,21 @@ def test_a_failing_change_lands_in_the_dlq_and_its_workspace_alone_sees_and_redr
             "message": "Authentication credentials not found.",
             "category": "INVALID_AUTHENTICATION",
         },
-        path=r"/crm/v3/objects/contacts/batch/read",
+        path=r"^/crm/v3/objects/contacts/batch/read$",
+        body_match=rf'"id":\s*"{record_id}"',
+        times=5,
     )
-    runtime.hubspot.inject(fault)
+    fake.inject(fault)
+
+    def reads() -> list[int | None]:
+        """The statuses of the batch reads of this record since the fault was added."""
+        return [
+            r.status
+            for r in fake.requests[first:]
+            if r.path == "/crm/v3/objects/contacts/batch/read"
+            and record_id in {str(i.get("id")) for i in r.json().get("inputs", [])}
+        ]
+
     change = {
         "type": "change.batch",
         "workspace": ws_a,
@@ -75,7 +97,12 @@ def test_a_failing_change_lands_in_the_dlq_and_its_workspace_alone_sees_and_redr
                 what="the change message in the change DLQ",
             )
         finally:
-            runtime.hubspot.clear_faults()
+            with fake.lock:  # whatever happened, this fault (and no other) is gone
+                fake.faults = [f for f in fake.faults if f is not fault]
+        # delivered exactly maxReceiveCount times, each one refused, before it was moved to the DLQ
+        assert reads() == [401] * 5
+        assert fault.times == 0
+        assert changes.stats["failed"] - failed_before == 5
         [letter] = [m for m in queue["messages"] if m["message_id"] == message_id]
         assert (letter["workspace"], letter["type"], letter["changes"], letter["emails"]) == (
             ws_a,
@@ -83,7 +110,8 @@ def test_a_failing_change_lands_in_the_dlq_and_its_workspace_alone_sees_and_redr
             1,
             None,
         )
-        assert letter["receive_count"] >= 5 and letter["sent_at"]  # ChangeQueue's maxReceiveCount
+        # (moto counts the receive that moved it to the DLQ too: the five deliveries are counted exactly above)
+        assert letter["receive_count"] >= 5 and letter["sent_at"]
         assert queue["approximate_depth"] >= 1 and queue["yours"] >= 1
         assert "body" not in letter and "changes" in letter  # a summary, never the body
 
@@ -121,8 +149,14 @@ def test_a_failing_change_lands_in_the_dlq_and_its_workspace_alone_sees_and_redr
         created = wait_until(lambda: contact_or_none(api_a, email), lambda c: c is not None, what="the contact")
         assert created["first_name"] == "Dee" and created["hubspot"]["contact_id"] == record_id
         assert contact_or_none(api_b, email) is None
-        assert all(m["message_id"] != message_id for m in change_dlq(api_a)["messages"])
         runtime.wait_until_idle(60)
+        assert reads() == [401] * 5 + [200]  # read once more, by the redriven message, and not again
+        assert changes.stats["failed"] - failed_before == 5
+        final = api_a.contact(email)
+        assert final["status"] == "enriched", final["status"]  # taken in from HubSpot, then enriched
+        assert [(s["source"], s["effect"], s["ref"]) for s in final["sources"]] == [("hubspot", "created", record_id)]
+        after = change_dlq(api_a)
+        assert after["yours"] == 0 and after["messages"] == [], after  # nothing of A's left in the DLQ
 
 
 def enriched_contact(api: ApiClient, email: str) -> dict[str, Any]:
