@@ -331,16 +331,16 @@ class FakeServer:
             self.requests.append(request)
             fault = None if admin else next((f for f in self.faults if f.applies(request, self.rng)), None)
             self.faults = [f for f in self.faults if not f.spent]
-        reply = self._answer(handler, request, fault)
+        reply = self._fault_or_answer(handler, request, fault)
         request.status, request.faulted = reply.status, fault is not None
         return reply
 
-    def _answer(self, handler: Handler, request: Request, fault: Fault | None) -> Reply:
+    def _fault_or_answer(self, handler: Handler, request: Request, fault: Fault | None) -> Reply:
         if self.latency:
             time.sleep(self.latency)
         done: Reply | None = None
         if fault is not None and fault.apply:
-            done = self._run(handler, request)  # carried out; the answer below says otherwise
+            done = self._run_handler(handler, request)  # carried out; the answer below says otherwise
         if fault is not None:
             if fault.latency:
                 time.sleep(fault.latency)
@@ -350,9 +350,9 @@ class FakeServer:
                 return Reply(200, b'{"truncated": ', {"content-type": "application/json"})
             if fault.status is not None:
                 return Reply(fault.status, fault.body, dict(fault.headers))
-        return done if done is not None else self._run(handler, request)
+        return done if done is not None else self._run_handler(handler, request)
 
-    def _run(self, handler: Handler, request: Request) -> Reply:
+    def _run_handler(self, handler: Handler, request: Request) -> Reply:
         try:
             return handler(self, request)
         except Exception as exc:  # a bug in the fake shows as a 500 with the reason, like a broken upstream
