@@ -15,6 +15,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -294,6 +295,49 @@ RECORD_CALLS = """
 """
 
 
+# Holds the answers to the first ``limit`` API calls the page makes whose address matches a pattern, until
+# window.__release(): each call is sent at once (its answer is what the API said then) and answered late. A held call
+# the page cancels (its AbortSignal) fails at once, as fetch does. window.__matched counts the matching calls, held or
+# not; window.__pending the answers held now.
+HOLD_CALLS = """([pattern, limit]) => {
+  const original = window.fetch;
+  const matches = new RegExp(pattern);
+  window.__held = [];
+  window.__matched = 0;
+  window.__pending = 0;
+  window.fetch = function (input, init) {
+    if (!matches.test(String(input))) return original.call(this, input, init);
+    window.__matched += 1;
+    if (limit !== null && window.__held.length >= limit) return original.call(this, input, init);
+    const answer = original.call(this, input, init);
+    window.__pending += 1;
+    return new Promise((resolve, reject) => {
+      let held = true;
+      const unhold = () => {
+        if (held) window.__pending -= 1;
+        held = false;
+      };
+      const signal = init && init.signal;
+      if (signal) {
+        signal.addEventListener("abort", () => {
+          unhold();
+          answer.then((response) => response.text()).catch(() => {}); // read and dropped: answered
+          reject(new DOMException("aborted", "AbortError"));
+        });
+      }
+      window.__held.push(() => {
+        unhold();
+        answer.then(resolve, reject);
+      });
+    });
+  };
+  window.__release = () => {
+    window.fetch = original;
+    for (const send of window.__held) send();
+  };
+}"""
+
+
 @dataclass
 class Console:
     """One browser tab on the console, with the problems the page reported (script errors, CSP refusals)."""
@@ -332,13 +376,34 @@ class Console:
         return int(self.page.evaluate("part => window.__calls.filter(url => url.includes(part)).length", part))
 
     def settle(self) -> None:
-        """Wait until the page has every answer to the API calls it made (see ``record_calls``)."""
+        """Wait until the page has every answer to the API calls it made (see ``record_calls``), but those ``hold``
+        holds."""
         wait_until(
-            lambda: self.page.evaluate("[window.__calls.length, window.__answered]"),
+            lambda: self.page.evaluate("[window.__calls.length, window.__answered + (window.__pending || 0)]"),
             lambda counts: counts[0] == counts[1],
             timeout=30,
             what="the answers to the page's API calls",
         )
+
+    def hold(self, pattern: str, limit: int | None = None) -> None:
+        """Hold the answers to the API calls the page makes from now on whose address matches ``pattern`` (a
+        JavaScript regular expression), the first ``limit`` of them (all by default), until ``release``. Call after
+        ``record_calls``."""
+        self.page.evaluate(HOLD_CALLS, [pattern, limit])
+
+    def matched(self) -> int:
+        """How many calls matched the pattern of ``hold``, held or not."""
+        return int(self.page.evaluate("window.__matched"))
+
+    def release(self) -> None:
+        """Give the page the held answers (of the calls it has not cancelled), and stop holding."""
+        self.page.evaluate("window.__release()")
+
+    def pause_clock(self) -> None:
+        """Stop the page's clock (``page.clock.install()`` before it loaded) a moment after its present time: from
+        here on its timers fire only when the test says so (``tick``)."""
+        now = self.page.evaluate("Date.now()") / 1000
+        self.page.clock.pause_at(datetime.fromtimestamp(now + 1, UTC))
 
     def tick(self, ms: int = 1000) -> None:
         """With the page's clock paused (``page.clock.pause_at``): let ``ms`` of its time pass, firing its timers,

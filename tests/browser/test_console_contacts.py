@@ -105,3 +105,41 @@ def test_contacts_filter_page_and_act_on_a_selection(console: Console) -> None:
         lambda c: c["enrichment_meta"]["request_id"] != before and c["status"] in {"enriched", "synced"},
         what="the second enrichment",
     )
+
+
+def test_only_the_latest_load_draws_the_table(console: Console) -> None:
+    """A refresh of page 1 still on its way when Next is clicked: its answer must not land under "Page 2". And the
+    2 s refresh does not start a load over one in flight."""
+    workspace = console.workspace
+    domain = known_domains(12)[8]
+    people = roster([domain], 30)
+    workspace.import_people(people, "late.csv")
+    workspace.wait_statuses([p["Email"] for p in people], {"enriched"})
+
+    page = console.page
+    console.record_calls()
+    page.clock.install()
+    console.open("#/contacts")
+    rows = page.locator(".contact-row")
+    expect(rows).to_have_count(25)
+    first_page = set(rows.evaluate_all("rows => rows.map(r => r.dataset.email)"))
+    console.pause_clock()
+
+    console.hold(r"/contacts\?(?!.*cursor=)")  # the first page's answers come late
+    chosen = rows.nth(0).get_attribute("data-email")
+    page.get_by_label(f"select {chosen}").check()
+    page.locator("#enrich-selected").click()  # then the table is loaded again (quietly), and followed every 2 s
+    expect(page.locator(".toast")).to_contain_text("1 contact queued for enrichment")
+    page.wait_for_function("window.__held.length === 1")
+    for _ in range(3):
+        console.tick(2000)
+    assert console.matched() == 1  # no refresh started over the load in flight
+
+    page.get_by_role("button", name="Next →").click()
+    expect(rows).to_have_count(5)
+    expect(page.locator(".pager-text")).to_have_text("Page 2 · contacts 26\u201330")
+    console.release()  # page 1's answer arrives now
+    console.settle()
+    assert page.locator(".pager-text").inner_text() == "Page 2 · contacts 26\u201330"
+    shown = set(rows.evaluate_all("rows => rows.map(r => r.dataset.email)"))
+    assert len(shown) == 5 and not shown & first_page

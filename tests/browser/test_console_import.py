@@ -71,13 +71,6 @@ def test_a_csv_dropped_in_the_console_is_imported_enriched_and_synced(console: C
     expect(page.locator(f'#recent-imports .job-row[data-job="{job_id}"]')).to_contain_text("q3-leads.csv")
 
 
-def pause_clock(console: Console) -> None:
-    """Stop the page's clock (installed before it loaded) a moment after its present time: from here on its timers
-    fire only when the test says (``console.tick``)."""
-    now = console.page.evaluate("Date.now()") / 1000
-    console.page.clock.pause_at(datetime.fromtimestamp(now + 1, UTC))
-
-
 def test_a_job_waiting_for_someone_is_followed_quietly_then_no_more(console: Console) -> None:
     """Enrichment on import is off: the job's contacts stay imported. The page polls every second while the job may
     change, without drawing the card again when nothing did; a failing poll is one line, not a toast a second; and
@@ -98,7 +91,7 @@ def test_a_job_waiting_for_someone_is_followed_quietly_then_no_more(console: Con
     console.open("#/overview")
     polls = re.compile(rf"/imports/{job_id}\?pipeline=true$")
     page.route(polls, lambda route: route.fulfill(status=500, json={"error": {"code": "boom", "message": "It broke."}}))
-    pause_clock(console)
+    console.pause_clock()
     console.go(f"#/import/{job_id}")
     for _ in range(3):
         console.tick()
@@ -165,7 +158,7 @@ def test_a_finished_job_opened_later_is_read_once(console: Console) -> None:
     expect(page.locator('.step[data-step="enriched"]')).to_have_attribute("data-state", "done")
     live = page.locator(".live")
     expect(live).to_have_attribute("data-live", "stopped")
-    pause_clock(console)
+    console.pause_clock()
     polled = console.calls("pipeline=true")
     assert polled == 1
     console.tick(60_000)

@@ -73,3 +73,28 @@ def test_status_and_summary_are_drawn_as_charts(console: Console) -> None:
     expect(page.locator("#automation-card .provider-on")).to_have_count(len(status["config"]["providers_configured"]))
     expect(page.locator("#runs-card")).to_contain_text("completed")
     console.shot("overview")
+
+
+def test_a_late_refresh_does_not_draw_over_a_newer_one(console: Console) -> None:
+    """The 15 s refresh's answer comes late, after the Refresh button's: the newer one stays. And the timer does not
+    start a refresh over one in flight."""
+    page = console.page
+    console.record_calls()
+    page.clock.install()
+    console.open("#/overview")
+    total = page.locator(".kpi-total .kpi-value")
+    expect(total).to_have_text("0")
+    console.pause_clock()
+    console.hold(r"/status$", limit=1)
+    console.tick(15_000)  # the refresh: its answer (no contacts yet) is on its way
+    for _ in range(2):
+        console.tick(15_000)
+    assert console.matched() == 1  # no refresh over it
+
+    domain = known_domains(12)[7]
+    console.workspace.import_people(roster([domain], 3), "three.csv")
+    page.get_by_role("button", name="Refresh").click()
+    expect(total).to_have_text("3")
+    console.release()  # the first refresh's answer arrives now
+    console.settle()
+    assert total.inner_text() == "3"

@@ -37,13 +37,19 @@ export function render(ctx) {
   let lastVersion = null;
   const watch = { version: null, until: 0 }; // after "Enrich now" / "Sync": follow until the contact changes
 
+  // Only the latest load may draw (one after "Enrich now" cancels a refresh in flight), and refreshes do not overlap.
+  let loading = null; // the AbortController of the load in flight
   async function load({ quiet = false } = {}) {
+    if (loading) loading.abort();
+    const mine = new AbortController();
+    loading = mine;
+    const { signal } = mine;
     try {
-      const [contact, engagements] = await Promise.all([get(contactPath(email)), get(`${contactPath(email)}/engagements`)]);
+      const [contact, engagements] = await Promise.all([get(contactPath(email), {}, { signal }), get(`${contactPath(email)}/engagements`, {}, { signal })]);
       if (portal === undefined) {
-        portal = await get("settings").then((s) => (s.hubspot && s.hubspot.portal_id) || null, () => null);
+        portal = await get("settings", {}, { signal }).then((s) => (s.hubspot && s.hubspot.portal_id) || null, () => null);
       }
-      if (!ctx.alive) return;
+      if (!ctx.alive || loading !== mine) return;
       if (watch.version !== null && contact.version !== watch.version && !TRANSITIONAL.has(contact.status)) watch.until = 0;
       if (quiet && contact.version === lastVersion) return;
       lastVersion = contact.version;
@@ -52,16 +58,19 @@ export function render(ctx) {
         watch.until = Date.now() + 120000;
       }));
     } catch (error) {
-      if (!ctx.alive || error.status === 401) return;
+      if (!ctx.alive || loading !== mine || error.name === "AbortError" || error.status === 401) return;
       if (error.status === 404) {
         fill(page, backLink(), emptyState("Contact not found", `No contact ${email} in this workspace. It may have been erased.`, h("a", { class: "btn", href: "#/contacts" }, "All contacts")));
       } else if (!quiet) {
         fill(page, backLink(), errorBox(error, () => load()));
       }
+    } finally {
+      if (loading === mine) loading = null;
     }
   }
   load();
   ctx.every(2000, () => {
+    if (loading) return;
     const status = page.querySelector(".contact-header .status");
     if (Date.now() < watch.until || (status && TRANSITIONAL.has(status.dataset.status))) load({ quiet: true });
   });

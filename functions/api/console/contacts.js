@@ -59,11 +59,17 @@ export function render(ctx) {
     ),
   );
 
+  // Only the latest load may draw: a new one (another page, an action) cancels the one in flight, whose answer (page
+  // 1's rows, say) would otherwise land under "Page 2".
+  let loading = null; // the AbortController of the load in flight
   async function load({ quiet = false } = {}) {
+    if (loading) loading.abort();
+    const mine = new AbortController();
+    loading = mine;
     if (!quiet) fill(tableArea, spinner("Loading contacts…"));
     try {
-      const { items, next, scanned } = await fetchPage(filters, state.cursors[state.page]);
-      if (!ctx.alive) return;
+      const { items, next, scanned } = await fetchPage(filters, state.cursors[state.page], mine.signal);
+      if (!ctx.alive || loading !== mine) return;
       state.items = items;
       state.next = next;
       state.scanned = scanned;
@@ -73,8 +79,10 @@ export function render(ctx) {
       drawPager();
       drawSelection();
     } catch (error) {
-      if (!ctx.alive || error.status === 401) return;
+      if (!ctx.alive || loading !== mine || error.name === "AbortError" || error.status === 401) return;
       fill(tableArea, errorBox(error, () => load()));
+    } finally {
+      if (loading === mine) loading = null;
     }
   }
 
@@ -213,6 +221,7 @@ export function render(ctx) {
   // Statuses move on by themselves (enriching → enriched → synced): refresh while any row is on its way, and after
   // an action until the rows it touched have changed.
   ctx.every(2000, () => {
+    if (loading) return; // no refresh over a load in flight
     const watch = state.watch;
     if (watch) {
       const settled = state.items.every((c) => !watch.before.has(c.email) || (c.updated_at !== watch.before.get(c.email) && !TRANSITIONAL.has(c.status)));
@@ -226,7 +235,7 @@ function company(contact) {
   return contact.company || (contact.enrichment.company_name && contact.enrichment.company_name.value) || "";
 }
 
-async function fetchPage(filters, cursor) {
+async function fetchPage(filters, cursor, signal) {
   const band = QUALITY_BANDS[filters.quality] || {};
   const query = {
     status: filters.status,
@@ -236,7 +245,7 @@ async function fetchPage(filters, cursor) {
     min_quality: band.min_quality,
     max_quality: band.max_quality,
   };
-  const page = await get("contacts", { ...query, limit: PAGE_SIZE, cursor });
+  const page = await get("contacts", { ...query, limit: PAGE_SIZE, cursor }, { signal });
   return { items: page.items, next: page.next_cursor, scanned: page.items.length };
 }
 

@@ -42,21 +42,32 @@ export function render(ctx) {
   );
 
   let shown = false;
+  // Only the latest load may draw (the Refresh button, a switch turned, the timer): a new one cancels the one in
+  // flight, and the timer does not start one over it.
+  let loading = null; // the AbortController of the load in flight
   async function load() {
+    if (loading) loading.abort();
+    const mine = new AbortController();
+    loading = mine;
+    const { signal } = mine;
     try {
-      const [status, summary] = await Promise.all([get("status"), get("summary")]);
-      if (!ctx.alive) return;
+      const [status, summary] = await Promise.all([get("status", {}, { signal }), get("summary", {}, { signal })]);
+      if (!ctx.alive || loading !== mine) return;
       fill(subtitle, `Workspace ${status.workspace} · stage ${status.stage} · updated `, time(new Date().toISOString()));
       fill(body, view(status, summary, load));
       shown = true;
     } catch (error) {
-      if (!ctx.alive || error.status === 401) return;
+      if (!ctx.alive || loading !== mine || error.name === "AbortError" || error.status === 401) return;
       if (!shown) fill(body, errorBox(error, load));
       else toast(`Could not refresh: ${error.message}`, "error");
+    } finally {
+      if (loading === mine) loading = null;
     }
   }
   load();
-  ctx.every(15000, load);
+  ctx.every(15000, () => {
+    if (!loading) load();
+  });
 }
 
 function view(status, summary, reload) {
