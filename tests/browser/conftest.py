@@ -14,6 +14,7 @@ import io
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -255,8 +256,8 @@ def people_csv(people: list[dict[str, str]]) -> bytes:
     return out.getvalue().encode()
 
 
-@pytest.fixture
-def workspace(runtime: LocalRuntime) -> Iterator[Workspace]:
+@contextmanager
+def new_workspace(runtime: LocalRuntime) -> Iterator[Workspace]:
     name = f"console-{uuid.uuid4().hex[:8]}"
     key = runtime.api_key(name, "browser tests")
     with ApiClient(runtime.api_url, api_key=key) as api:
@@ -264,6 +265,19 @@ def workspace(runtime: LocalRuntime) -> Iterator[Workspace]:
         if runtime.hubspot is not None:  # its own HubSpot token (the deployment's is the default workspace's only)
             answer = workspace.request("PUT", "/settings/hubspot", json={"token": runtime.hubspot.token})
             assert answer.status_code == 200, answer.text
+        yield workspace
+
+
+@pytest.fixture
+def workspace(runtime: LocalRuntime) -> Iterator[Workspace]:
+    with new_workspace(runtime) as workspace:
+        yield workspace
+
+
+@pytest.fixture
+def other_workspace(runtime: LocalRuntime) -> Iterator[Workspace]:
+    """A second workspace, for a test that signs in to both in one tab."""
+    with new_workspace(runtime) as workspace:
         yield workspace
 
 
@@ -353,10 +367,12 @@ class Console:
             self.sign_in()
         return self.page
 
-    def sign_in(self, key: str | None = None) -> None:
-        self.page.locator("#api-key").fill(key or self.workspace.key)
+    def sign_in(self, workspace: Workspace | None = None) -> None:
+        """Sign in with a key of the test's workspace, or of another one."""
+        workspace = workspace or self.workspace
+        self.page.locator("#api-key").fill(workspace.key)
         self.page.get_by_role("button", name="Sign in").click()
-        expect(self.page.locator("#workspace-name")).to_have_text(self.workspace.name)
+        expect(self.page.locator("#workspace-name")).to_have_text(workspace.name)
 
     def nav(self, name: str) -> None:
         """Click an entry of the sidebar."""

@@ -4,6 +4,7 @@ engagements; and erasure, which asks for a typed confirmation first."""
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 import pytest
@@ -124,3 +125,37 @@ def test_what_does_not_exist_says_so(console: Console, route: str) -> None:
     page = console.open(route)
     missing = "Contact not found" if "contact" in route else "Import not found"
     expect(page.get_by_role("heading", name=missing)).to_be_visible()
+
+
+def test_the_hubspot_link_is_the_signed_in_workspaces(console: Console, other_workspace: Workspace) -> None:
+    """The portal of the link comes from GET /settings of the workspace signed in: not kept from an earlier sign-in
+    in the same tab, and asked again after a failure."""
+    first, second = console.workspace, other_workspace
+    portals = random.sample(range(10_000_000, 99_999_999), 2)
+    for workspace, portal in zip((first, second), portals, strict=True):
+        assert workspace.request("PUT", "/settings/hubspot", json={"portal_id": portal}).status_code == 200
+    mine = enriched_contact(first, "Cleo", "Marsh", 9, sync=True)
+    theirs = enriched_contact(second, "Dov", "Reyes", 8, sync=True)
+    link = console.page.get_by_role("link", name="Open in HubSpot ↗")
+
+    def href(contact: dict[str, Any], portal: int) -> str:
+        return f"https://app.hubspot.com/contacts/{portal}/record/0-1/{contact['hubspot']['contact_id']}"
+
+    # GET /settings fails: no link for now, and the next page asks again
+    page = console.page
+    settings = re.compile(r"/settings$")
+    page.route(settings, lambda route: route.fulfill(status=503, json={"error": {"code": "busy", "message": "Busy."}}))
+    console.open(f"#/contact/{mine['email']}")
+    expect(page.locator("#hubspot-card .hubspot-id")).to_have_text(mine["hubspot"]["contact_id"])
+    expect(link).to_have_count(0)
+    page.unroute(settings)
+    console.nav("Contacts")
+    page.locator(f'.contact-row[data-email="{mine["email"]}"] .contact-link').click()
+    expect(link).to_have_attribute("href", href(mine, portals[0]))
+
+    # signed out, and in again with the other workspace's key, in the same tab: its portal
+    page.get_by_role("button", name="Sign out").click()
+    console.sign_in(second)
+    console.go(f"#/contact/{theirs['email']}")
+    expect(page.locator("#hubspot-card .hubspot-id")).to_have_text(theirs["hubspot"]["contact_id"])
+    expect(link).to_have_attribute("href", href(theirs, portals[1]))

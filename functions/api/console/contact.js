@@ -28,13 +28,16 @@ import {
 export const title = "Contact";
 
 const TRANSITIONAL = new Set(["imported", "enriching", "syncing"]);
-let portal = undefined; // the workspace's HubSpot portal id (GET /settings), read once
 
 export function render(ctx) {
   const email = ctx.args[0] || "";
   const page = h("div", { class: "page contact-page" }, spinner("Loading the contact…"));
   ctx.main.append(page);
   let lastVersion = null;
+  // GET /settings of the signed-in workspace (the HubSpot portal for the link), read by this page, never kept beyond
+  // it (another sign-in may be another workspace's) and read again by the next load when it failed
+  let settings = null;
+  let drawnWithSettings = false;
   const watch = { version: null, until: 0 }; // after "Enrich now" / "Sync": follow until the contact changes
 
   // Only the latest load may draw (one after "Enrich now" cancels a refresh in flight), and refreshes do not overlap.
@@ -45,15 +48,19 @@ export function render(ctx) {
     loading = mine;
     const { signal } = mine;
     try {
-      const [contact, engagements] = await Promise.all([get(contactPath(email), {}, { signal }), get(`${contactPath(email)}/engagements`, {}, { signal })]);
-      if (portal === undefined) {
-        portal = await get("settings", {}, { signal }).then((s) => (s.hubspot && s.hubspot.portal_id) || null, () => null);
-      }
+      const [contact, engagements, read] = await Promise.all([
+        get(contactPath(email), {}, { signal }),
+        get(`${contactPath(email)}/engagements`, {}, { signal }),
+        settings || get("settings", {}, { signal }).catch((error) => (error.name === "AbortError" ? Promise.reject(error) : null)),
+      ]);
       if (!ctx.alive || loading !== mine) return;
+      settings = read;
       if (watch.version !== null && contact.version !== watch.version && !TRANSITIONAL.has(contact.status)) watch.until = 0;
-      if (quiet && contact.version === lastVersion) return;
+      if (quiet && contact.version === lastVersion && (drawnWithSettings || !settings)) return;
       lastVersion = contact.version;
-      fill(page, view(ctx, contact, engagements, load, () => {
+      drawnWithSettings = Boolean(settings);
+      const portal = (settings && settings.hubspot && settings.hubspot.portal_id) || null;
+      fill(page, view(ctx, contact, engagements, portal, load, () => {
         watch.version = contact.version;
         watch.until = Date.now() + 120000;
       }));
@@ -90,7 +97,7 @@ function initials(contact) {
     .join("");
 }
 
-function view(ctx, contact, engagements, reload, acted) {
+function view(ctx, contact, engagements, portal, reload, acted) {
   const name = fullName(contact);
   const company = contact.company || (contact.enrichment.company_name && contact.enrichment.company_name.value);
   const enrich = h("button", { class: "btn", type: "button", id: "enrich-contact" }, "Enrich now");
@@ -147,7 +154,7 @@ function view(ctx, contact, engagements, reload, acted) {
       "div",
       { class: "detail-grid" },
       h("div", { class: "detail-main" }, fieldsCard(contact), runCard(meta), engagementsCard(engagements), sourcesCard(contact)),
-      h("div", { class: "detail-side" }, hubspotCard(contact), profileCard(contact), contact.icp ? icpCard(contact.icp) : null, contact.intelligence ? insightCard(contact.intelligence) : null),
+      h("div", { class: "detail-side" }, hubspotCard(contact, portal), profileCard(contact), contact.icp ? icpCard(contact.icp) : null, contact.intelligence ? insightCard(contact.intelligence) : null),
     ),
   ];
 }
@@ -283,7 +290,7 @@ function sourcesCard(contact) {
   );
 }
 
-function hubspotCard(contact) {
+function hubspotCard(contact, portal) {
   const ref = contact.hubspot;
   if (!ref || !ref.contact_id) {
     return card("HubSpot", emptyState("Not in HubSpot yet", "Sync the contact to create or update it there."), { id: "hubspot-card" });
