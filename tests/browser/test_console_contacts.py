@@ -143,3 +143,44 @@ def test_only_the_latest_load_draws_the_table(console: Console) -> None:
     assert page.locator(".pager-text").inner_text() == "Page 2 · contacts 26\u201330"
     shown = set(rows.evaluate_all("rows => rows.map(r => r.dataset.email)"))
     assert len(shown) == 5 and not shown & first_page
+
+
+def test_imported_contacts_are_not_refreshed_when_the_workspace_does_not_enrich_on_import(console: Console) -> None:
+    """With enrichment on import off, an imported contact waits for someone: the table and the contact page do not
+    refresh it every 2 s. A row just acted on is followed until it has changed, and no longer."""
+    workspace = console.workspace
+    answer = workspace.request("PUT", "/settings", json={"auto_enrich_on_import": False})
+    assert answer.status_code == 200, answer.text
+    people = roster([known_domains(12)[7]], 3)
+    emails = [p["Email"] for p in people]
+    workspace.import_people(people, "waiting.csv")
+    workspace.wait_statuses(emails, {"imported"})
+
+    page = console.page
+    console.record_calls()
+    page.clock.install()
+    console.open("#/contacts")
+    rows = page.locator(".contact-row")
+    expect(rows).to_have_count(3)
+    expect(page.locator('.contact-row .status[data-status="imported"]')).to_have_count(3)
+    console.pause_clock()
+    for _ in range(3):
+        console.tick(2000)
+    assert console.calls("/contacts?") == 1
+
+    page.get_by_label(f"select {emails[0]}").check()
+    page.locator("#enrich-selected").click()
+    expect(page.locator(".toast")).to_contain_text("1 contact queued for enrichment")
+    workspace.wait_statuses(emails[:1], {"enriched"})
+    console.tick(2000)
+    expect(page.locator(f'.contact-row[data-email="{emails[0]}"] .status')).to_have_text("Enriched")
+    loads = console.calls("/contacts?")
+    for _ in range(3):
+        console.tick(2000)
+    assert console.calls("/contacts?") == loads  # the row acted on has changed: no more refreshing
+
+    console.go(f"#/contact/{emails[1]}")
+    expect(page.locator(".contact-header .status")).to_have_text("Imported")
+    for _ in range(3):
+        console.tick(2000)
+    assert console.calls("/engagements") == 1

@@ -27,7 +27,7 @@ import {
 
 export const title = "Contact";
 
-const TRANSITIONAL = new Set(["imported", "enriching", "syncing"]);
+const TRANSITIONAL = new Set(["imported", "enriching", "syncing"]); // for a contact acted on: on its way
 
 export function render(ctx) {
   const email = ctx.args[0] || "";
@@ -38,6 +38,7 @@ export function render(ctx) {
   // it (another sign-in may be another workspace's) and read again by the next load when it failed
   let settings = null;
   let drawnWithSettings = false;
+  let status = null; // of the contact shown
   const watch = { version: null, until: 0 }; // after "Enrich now" / "Sync": follow until the contact changes
 
   // Only the latest load may draw (one after "Enrich now" cancels a refresh in flight), and refreshes do not overlap.
@@ -58,6 +59,7 @@ export function render(ctx) {
       if (watch.version !== null && contact.version !== watch.version && !TRANSITIONAL.has(contact.status)) watch.until = 0;
       if (quiet && contact.version === lastVersion && (drawnWithSettings || !settings)) return;
       lastVersion = contact.version;
+      status = contact.status;
       drawnWithSettings = Boolean(settings);
       const portal = (settings && settings.hubspot && settings.hubspot.portal_id) || null;
       fill(page, view(ctx, contact, engagements, portal, load, () => {
@@ -76,10 +78,13 @@ export function render(ctx) {
     }
   }
   load();
+  // Its status moves on by itself (enriching → enriched → synced; imported → enriching only when the workspace
+  // enriches on import): refresh while it is on its way, and after "Enrich now" / "Sync" until it has changed.
   ctx.every(2000, () => {
     if (loading) return;
-    const status = page.querySelector(".contact-header .status");
-    if (Date.now() < watch.until || (status && TRANSITIONAL.has(status.dataset.status))) load({ quiet: true });
+    const autoEnrich = Boolean(settings && settings.automation.auto_enrich_on_import.value);
+    const onItsWay = status === "enriching" || status === "syncing" || (status === "imported" && autoEnrich);
+    if (Date.now() < watch.until || onItsWay) load({ quiet: true });
   });
 }
 

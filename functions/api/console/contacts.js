@@ -27,7 +27,7 @@ const QUALITY_BANDS = {
   medium: { text: "Medium (0.4–0.7)", min_quality: 0.4, max_quality: 0.7 },
   low: { text: "Low (< 0.4)", max_quality: 0.4 },
 };
-const TRANSITIONAL = new Set(["imported", "enriching", "syncing"]);
+const TRANSITIONAL = new Set(["imported", "enriching", "syncing"]); // for rows acted on: on their way
 
 export function render(ctx) {
   const filters = {
@@ -39,6 +39,10 @@ export function render(ctx) {
   };
   const filtered = Object.values(filters).some(Boolean);
   const state = { cursors: [null], page: 0, next: null, items: [], selected: new Set(), scanned: 0, watch: null };
+  // Whether the workspace enriches contacts on import (GET /status): only then is an imported row on its way.
+  // Unknown until read (read again by the next load when it failed).
+  let autoEnrich = null;
+  const onItsWay = (c) => c.status === "enriching" || c.status === "syncing" || (c.status === "imported" && autoEnrich === true);
 
   const tableArea = h("div", { class: "table-area" }, spinner("Loading contacts…"));
   const pager = h("div", { class: "pager" });
@@ -67,6 +71,14 @@ export function render(ctx) {
     const mine = new AbortController();
     loading = mine;
     if (!quiet) fill(tableArea, spinner("Loading contacts…"));
+    if (autoEnrich === null) {
+      get("status").then(
+        (status) => {
+          autoEnrich = Boolean(status.config.auto_enrich_on_import);
+        },
+        () => {},
+      );
+    }
     try {
       const { items, next, scanned } = await fetchPage(filters, state.cursors[state.page], mine.signal);
       if (!ctx.alive || loading !== mine) return;
@@ -218,8 +230,8 @@ export function render(ctx) {
   }
 
   load();
-  // Statuses move on by themselves (enriching → enriched → synced): refresh while any row is on its way, and after
-  // an action until the rows it touched have changed.
+  // Statuses move on by themselves (enriching → enriched → synced; imported → enriching when the workspace enriches on
+  // import): refresh while any row is on its way, and after an action until the rows it touched have changed.
   ctx.every(2000, () => {
     if (loading) return; // no refresh over a load in flight
     const watch = state.watch;
@@ -227,7 +239,7 @@ export function render(ctx) {
       const settled = state.items.every((c) => !watch.before.has(c.email) || (c.updated_at !== watch.before.get(c.email) && !TRANSITIONAL.has(c.status)));
       if (settled || Date.now() > watch.until) state.watch = null;
     }
-    if (state.watch || state.items.some((c) => TRANSITIONAL.has(c.status))) load({ quiet: true });
+    if (state.watch || state.items.some(onItsWay)) load({ quiet: true });
   });
 }
 
