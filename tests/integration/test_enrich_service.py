@@ -221,6 +221,40 @@ def test_an_import_chunk_published_again_after_a_crash_is_recognised_as_done(sta
     assert other is not None and other.enriched == ["ann@acme.com"]
 
 
+def test_two_deliveries_of_one_request_side_by_side_enrich_and_count_each_contact_once(
+    stack: Stack, bus_tap: Any
+) -> None:
+    """A replayed import chunk's event (or a duplicate) delivered beside the first: delivery B takes the contacts
+    while A asks the providers; A writes first. B leaves A's contacts as they are (one of them already synced) and
+    counts none of them."""
+    world = World(stack, [people()])
+    world.add("ann@acme.com", "bob@acme.com")
+    original = world.service.providers
+    nested: list[Any] = []
+
+    def providers_of_b(ws: str, budget: Budget) -> ProviderSet:
+        if not nested:  # B has taken the contacts (`enriching`); now A runs from start to end, then B goes on
+            world.service.providers = original
+            nested.append(world.service.handle_message(imported_event(emails, "e-1", batch="r2.0"), budget=BUDGET))
+            ann = world.get("ann@acme.com")  # A's contact moves on before B writes
+            assert not world.contacts.save(
+                [ContactChange(ann, ann.model_copy(update={"status": PipelineStatus.SYNCED}))]
+            ).conflicts
+        return original(ws, budget)
+
+    emails = ["ann@acme.com", "bob@acme.com"]
+    bus_tap.drain()
+    world.service.providers = providers_of_b
+    b = world.service.handle_message(imported_event(emails, "e-2", batch="r2.0"), budget=BUDGET)
+    [a] = nested
+    assert a is not None and sorted(a.enriched) == emails and a.already_done == []
+    assert b is not None and b.enriched == [] and b.published == [] and sorted(b.already_done) == emails
+    assert world.get("ann@acme.com").status is PipelineStatus.SYNCED  # not put back to `enriched` by B
+    assert world.get("bob@acme.com").status is PipelineStatus.ENRICHED
+    published = [e for e in bus_tap.drain() if e["detail-type"] == "contacts.enriched"]
+    assert sorted(email for e in published for email in e["detail"]["emails"]) == sorted(a.published)  # A's only
+
+
 def test_within_the_cache_ttl_a_new_request_makes_no_provider_call(stack: Stack) -> None:
     reg, ppl = registry(), people()
     world = World(stack, [reg, ppl])

@@ -126,6 +126,17 @@ def queue_enrichment(
     return QueuedRequest(request_id=request_id, queued=len(unique), messages=send_batch(sqs, queue_url, bodies))
 
 
+def _done_by(contact: Contact, request_id: str) -> bool:
+    """This enrichment request already enriched the contact (or skipped it), and it may have moved on since."""
+    meta = contact.enrichment_meta
+    return (
+        meta is not None
+        and meta.request_id == request_id
+        and contact.status
+        in (PipelineStatus.ENRICHED, PipelineStatus.SKIPPED, PipelineStatus.SYNCING, PipelineStatus.SYNCED)
+    )
+
+
 class EnrichService:
     def __init__(
         self,
@@ -224,13 +235,7 @@ class EnrichService:
         suppressed = self.suppression.suppressed(ws, list(stored))
         todo: list[str] = []
         for email, contact in stored.items():
-            meta = contact.enrichment_meta
-            if (
-                meta
-                and meta.request_id == request_id
-                and contact.status
-                in (PipelineStatus.ENRICHED, PipelineStatus.SKIPPED, PipelineStatus.SYNCING, PipelineStatus.SYNCED)
-            ):
+            if _done_by(contact, request_id):
                 report.already_done.append(email)
             elif email in suppressed:
                 report.skipped[email] = f"suppressed: {suppressed[email]}"
@@ -246,8 +251,24 @@ class EnrichService:
             count("ContactsSkipped", len(report.skipped))
             return report
 
-        marked = self.contacts.upsert(ws, todo, lambda e, c: self._start(c, now), known=stored)
-        eligible = [c for c in marked.values() if c is not None and c.status is PipelineStatus.ENRICHING]
+        # Another delivery of this request (a duplicate, or a replayed import chunk's event, running beside this one)
+        # may finish a contact first: one done by the time this run takes it, or before this run writes it, is left
+        # as that delivery wrote it and counted once, there (``already_done`` here).
+        elsewhere: set[str] = set()
+
+        def start(email: str, contact: Contact | None) -> Contact | Unchanged:
+            if contact is not None and _done_by(contact, request_id):
+                elsewhere.add(email)
+                return UNCHANGED
+            elsewhere.discard(email)
+            return self._start(contact, now)
+
+        marked = self.contacts.upsert(ws, todo, start, known=stored)
+        eligible = [
+            c
+            for e, c in marked.items()
+            if c is not None and c.status is PipelineStatus.ENRICHING and e not in elsewhere
+        ]
         started = {c.email: c for c in eligible}
         provider_set = self.providers(ws, budget)
         try:
@@ -269,7 +290,12 @@ class EnrichService:
             }
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-            self.contacts.upsert(ws, list(started), lambda e, c: self._fail(c, error, now), known=started)
+            self.contacts.upsert(
+                ws,
+                list(started),
+                lambda e, c: UNCHANGED if c is not None and _done_by(c, request_id) else self._fail(c, error, now),
+                known=started,
+            )
             report.failed = list(started)
             count("EnrichmentsFailed", len(eligible))
             raise
@@ -280,6 +306,10 @@ class EnrichService:
             outcome = result.contacts.get(email)
             if before is None or outcome is None:
                 return UNCHANGED
+            if _done_by(before, request_id):  # the other delivery finished it while this one asked the providers
+                elsewhere.add(email)
+                return UNCHANGED
+            elsewhere.discard(email)
             if outcome.failed:
                 summary = "; ".join(f"{g.provider}: {g.reason}" for g in outcome.gaps)
                 return self._fail(before, f"every provider failed ({summary})", now)
@@ -292,6 +322,7 @@ class EnrichService:
             email
             for email, done in written.items()
             if done is not None
+            and email not in elsewhere
             and done.status is PipelineStatus.ENRICHED
             and done.enrichment_meta is not None
             and 0 < done.enrichment_meta.gap_retries <= MAX_GAP_RETRIES
@@ -299,8 +330,9 @@ class EnrichService:
         if gapped and self.gaps is not None:
             self.gaps.schedule(ws, gapped, now + timedelta(minutes=self.settings.enrich_gap_retry_minutes))
             report.gaps_retried = len(gapped)
+        report.already_done.extend(e for e in todo if e in elsewhere)
         for email, done in written.items():
-            if done is None:
+            if done is None or email in elsewhere:
                 continue
             if done.status is PipelineStatus.FAILED:
                 report.failed.append(email)
