@@ -35,6 +35,21 @@ def notes_per_contact(runtime: LocalRuntime, contact_ids: list[str]) -> dict[str
         return {cid: len(list(fake._associated("contacts", cid, "notes"))) for cid in contact_ids}
 
 
+def once_each_in_hubspot(runtime: LocalRuntime, synced: list[dict[str, Any]], domain: str) -> None:
+    """Each synced contact is one live HubSpot contact with one timeline note, all at the one company of ``domain``."""
+    assert runtime.hubspot is not None
+    ids = [c["hubspot"]["contact_id"] for c in synced]
+    assert len(set(ids)) == len(synced)
+    for contact in synced:
+        assert live_records(runtime, "contacts", "email", contact["email"]) == 1, contact["email"]
+    assert live_records(runtime, "companies", "domain", domain) == 1
+    companies = runtime.hubspot._objects["companies"].values()
+    assert {c["hubspot"]["company_id"] for c in synced} == {
+        next(o.id for o in companies if o.properties.get("domain") == domain)
+    }
+    assert notes_per_contact(runtime, ids) == dict.fromkeys(ids, 1)  # one note per enrichment, none made again
+
+
 def sync_source(runtime: LocalRuntime) -> SqsSource:
     return next(s for s in runtime.sqs_sources if s.function == "SyncFunction" and s.event_name == "SyncQueueMessages")
 
@@ -132,15 +147,7 @@ def test_hubspot_5xx_after_its_writes_then_recovery_makes_no_duplicate(api: ApiC
     assert [(r.status, r.faulted) for r in made] == [(503, True)]  # one create, carried out, answered 503: not resent
     assert [r.status for r in calls if r.path == "/crm/v4/associations/contacts/notes/batch/read"][-1] == 200
 
-    ids = [c["hubspot"]["contact_id"] for c in synced]
-    assert len(set(ids)) == len(emails)
-    for email in emails:
-        assert live_records(runtime, "contacts", "email", email) == 1, email
-    assert live_records(runtime, "companies", "domain", domain) == 1
-    assert {c["hubspot"]["company_id"] for c in synced} == {
-        next(o.id for o in fake._objects["companies"].values() if o.properties.get("domain") == domain)
-    }
-    assert notes_per_contact(runtime, ids) == dict.fromkeys(ids, 1)  # the 503'd create's notes, none made again
+    once_each_in_hubspot(runtime, synced, domain)  # the 503'd create's notes, none made again
 
     # The message failed (the whole batch: every contact failed with it) and came back until a run synced them all,
     # reading back the notes the first run made without knowing.
@@ -228,15 +235,7 @@ def test_a_crash_mid_batch_is_redelivered_with_no_duplicate_in_hubspot_and_count
         leftover = runtime.faults.active()
         runtime.faults.clear()
     assert source.stats["crashed"] == crashed + 1 and not leftover
-    ids = [c["hubspot"]["contact_id"] for c in synced]
-    assert len(set(ids)) == len(emails)
-    for email in emails:
-        assert live_records(runtime, "contacts", "email", email) == 1, email
-    assert live_records(runtime, "companies", "domain", domain) == 1
-    assert {c["hubspot"]["company_id"] for c in synced} == {
-        next(o.id for o in runtime.hubspot._objects["companies"].values() if o.properties.get("domain") == domain)
-    }
-    assert notes_per_contact(runtime, ids) == dict.fromkeys(ids, 1)  # one timeline note per enrichment
+    once_each_in_hubspot(runtime, synced, domain)
     after_status = api.status()
     moved = len(emails)
     # The status counts are kept in the same transaction as the contacts: exact, whatever crashed where.
